@@ -1,0 +1,74 @@
+package redistest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/gecaso/gecaso/internal/redistest"
+)
+
+func TestStartKillRestart(t *testing.T) {
+	s := redistest.Start(t)
+	c := s.Client()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	addr := s.Addr
+
+	s.Kill()
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("ping after Kill: got no error")
+	}
+
+	s.Restart()
+	if s.Addr != addr {
+		t.Errorf("Restart moved the server from %s to %s", addr, s.Addr)
+	}
+	// The pool may hand out a connection broken by the kill once; poll.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := c.Get(ctx, "k").Err()
+		if errors.Is(err, goredis.Nil) {
+			break // the server is back, and empty
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("get after Restart: got %v, want redis.Nil", err)
+		}
+	}
+}
+
+func TestStartCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	if len(c.Addrs) != 3 {
+		t.Fatalf("got %d addresses, want 3", len(c.Addrs))
+	}
+	cc := c.Client()
+	ctx := context.Background()
+	// Keys spread over every master.
+	for i := range 100 {
+		if err := cc.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatalf("set k%d: %v", i, err)
+		}
+	}
+	var masters int
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
+		n, err := node.DBSize(ctx).Result()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("master %s holds no key", node.Options().Addr)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = masters
+}
