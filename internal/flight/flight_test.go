@@ -1,0 +1,154 @@
+package flight
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDo_sharesOneRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string]
+		var runs atomic.Int32
+		release := make(chan struct{})
+		fn := func(context.Context) (string, error) {
+			runs.Add(1)
+			<-release
+			return "v", nil
+		}
+		var wg sync.WaitGroup
+		shared := make([]bool, 5)
+		for i := range shared {
+			wg.Go(func() {
+				v, sh, err := g.Do(context.Background(), "k", fn)
+				if v != "v" || err != nil {
+					t.Errorf("Do = %q, %v", v, err)
+				}
+				shared[i] = sh
+			})
+			synctest.Wait() // callers join in order
+		}
+		close(release)
+		wg.Wait()
+		if diff := cmp.Diff([]bool{false, true, true, true, true}, shared); diff != "" {
+			t.Errorf("shared (-want +got):\n%s", diff)
+		}
+		if runs.Load() != 1 {
+			t.Errorf("ran %d times, want 1", runs.Load())
+		}
+		if g.InFlight() != 0 {
+			t.Errorf("%d keys left in flight", g.InFlight())
+		}
+	})
+}
+
+func TestDo_keysAreIndependent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		block := make(chan struct{})
+		go g.Do(context.Background(), "slow", func(context.Context) (int, error) { <-block; return 1, nil })
+		synctest.Wait()
+		v, _, err := g.Do(context.Background(), "fast", func(context.Context) (int, error) { return 2, nil })
+		if v != 2 || err != nil {
+			t.Errorf("Do(fast) = %d, %v while another key is blocked", v, err)
+		}
+		close(block)
+	})
+}
+
+func TestDo_waiterLeavesOnItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		release := make(chan struct{})
+		finished := make(chan struct{})
+		fn := func(ctx context.Context) (int, error) {
+			<-release
+			defer close(finished)
+			return 1, ctx.Err() // the run's context is not the caller's
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := g.Do(ctx, "k", fn)
+			done <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Do = %v, want context.Canceled", err)
+		}
+		other := make(chan int, 1)
+		go func() {
+			v, _, _ := g.Do(context.Background(), "k", fn)
+			other <- v
+		}()
+		synctest.Wait()
+		close(release)
+		<-finished
+		if v := <-other; v != 1 {
+			t.Errorf("the other caller got %d, want 1 from the uncancelled run", v)
+		}
+	})
+}
+
+func TestDo_panicReachesEveryWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		release := make(chan struct{})
+		fn := func(context.Context) (int, error) {
+			<-release
+			panic(errors.New("broken"))
+		}
+		got := make(chan any, 3)
+		for range 3 {
+			go func() {
+				defer func() { got <- recover() }()
+				g.Do(context.Background(), "k", fn)
+			}()
+		}
+		synctest.Wait()
+		close(release)
+		for range 3 {
+			pe, ok := (<-got).(*PanicError)
+			if !ok {
+				t.Fatal("a waiter did not panic with *PanicError")
+			}
+			if pe.Unwrap() == nil || pe.Unwrap().Error() != "broken" || len(pe.Stack) == 0 {
+				t.Errorf("PanicError = %v", pe)
+			}
+		}
+		if g.InFlight() != 0 {
+			t.Errorf("the panicked key stayed in flight")
+		}
+	})
+}
+
+func TestDo_goexit(t *testing.T) {
+	var g Group[int]
+	_, _, err := g.Do(context.Background(), "k", func(context.Context) (int, error) {
+		runtime.Goexit()
+		return 0, nil
+	})
+	if !errors.Is(err, ErrGoexit) {
+		t.Errorf("Do = %v, want ErrGoexit", err)
+	}
+}
+
+// A caller that got its result and calls again starts a new run: the key
+// left the group before the waiters woke.
+func TestDo_noReuseAfterReturn(t *testing.T) {
+	var g Group[int]
+	n := 0
+	fn := func(context.Context) (int, error) { n++; return n, nil }
+	for want := 1; want <= 3; want++ {
+		if v, _, _ := g.Do(context.Background(), "k", fn); v != want {
+			t.Fatalf("Do = %d, want %d", v, want)
+		}
+	}
+}
