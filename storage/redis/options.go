@@ -1,0 +1,59 @@
+package redis
+
+import (
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Option configures [New].
+type Option func(*config)
+
+type config struct {
+	prefix      string
+	closeClient bool
+}
+
+func defaultConfig() config { return config{} }
+
+// WithPrefix prepends p to every key the Storage reads or writes, so that
+// several applications (or environments, or tests) can share one Redis
+// without seeing each other's entries. [Storage.Scan] matches and reports
+// keys without the prefix, and [Storage.DeletePrefix] with an empty prefix
+// removes only the keys under p. The default is no prefix: keys are stored
+// as gecaso makes them.
+//
+// Glob characters in p (* ? [ ] \) are escaped in SCAN patterns, so any
+// prefix is safe.
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+
+// WithCloseClient makes [Storage.Close] also close the go-redis client given
+// to [New]. The default is to leave the client open: it belongs to the
+// caller, who may share it with other code.
+func WithCloseClient() Option { return func(c *config) { c.closeClient = true } }
+
+// DefaultOptions returns go-redis options suited to a cache at addrs: one
+// address gives a single server, several a Cluster (set IsClusterMode for a
+// Cluster reached through one address, MasterName for Sentinel). Pass the
+// result, after any changes, to goredis.NewUniversalClient.
+//
+// The settings that matter for a cache, and that go-redis does not default
+// to:
+//   - ContextTimeoutEnabled: true, so that a caller's context deadline cuts a
+//     blocked socket read. Without it a deadline is noticed only between
+//     commands and a stalled server holds callers for ReadTimeout.
+//   - MaxRetries: -1, no retries. go-redis retries read and pool timeouts
+//     too, and its 0 means the default 3; for a cache one failed attempt is
+//     just a miss, and a retried SET NX can hide which process holds a lock.
+//   - DialTimeout 1s, ReadTimeout and WriteTimeout 500ms: a cache that is
+//     slower than that is worse than no cache.
+func DefaultOptions(addrs ...string) *goredis.UniversalOptions {
+	return &goredis.UniversalOptions{
+		Addrs:                 addrs,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DialTimeout:           time.Second,
+		ReadTimeout:           500 * time.Millisecond,
+		WriteTimeout:          500 * time.Millisecond,
+	}
+}
