@@ -115,4 +115,3 @@ func TestCluster(t *testing.T) {
 		conformance(t, func(t *testing.T) storage.Storage { return newStorage(t, c.Client()) })
 	})
 }
-
