@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Quick check of the bench module for CI: vet, the tests (adapters and the
+# hit-ratio check), and every benchmark run 100 times. Benchmarks and tests
+# that need Redis start their own redis-server on loopback and skip with a
+# message when it is not installed. Takes a few minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")"
+go vet ./...
+go test ./...
+go test -run '^$' -bench . -benchtime=100x ./...

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// markdown assembles docs/BENCH.md.
+func markdown(o options, m machine, set *resultSet, stat string, profiles []profile, charts map[string]string) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	p("# Benchmarks\n\n")
+	p("gecaso against the libraries Go programs use to memoize a function. This file and its charts are\n")
+	p("written by `go run ./cmd/report` in `bench/`; run it again rather than editing them. A quick run for\n")
+	p("CI is `bench/ci.sh`.\n\n")
+
+	p("## Machine\n\n")
+	p("| | |\n|---|---|\n")
+	p("| CPU | %s |\n| cores | %d |\n| memory | %s |\n| Go | %s |\n| date | %s |\n", m.cpu, m.cores, m.memory, m.goVersion, m.date)
+	if m.source != "" {
+		p("| results | read from `%s` |\n", m.source)
+	} else {
+		large := ""
+		if o.large {
+			large = "GECASO_BENCH_LARGE=1 "
+		}
+		p("| command | `%sgo test -run '^$' -bench '%s' -benchtime %s -count %d` |\n", large, o.bench, o.benchtime, o.count)
+		p("| load average (1, 5, 15 min) | %s before, %s after |\n", m.loadBefore, m.loadAfter)
+	}
+	p("\n")
+	if busy(m.loadBefore) || busy(m.loadAfter) {
+		p("**Other work was running on this %d-core machine during the run** (see the load average): the\n", m.cores)
+		p("figures are noisy. The ratios between libraries measured in the same run are more trustworthy\n")
+		p("than the absolute times; the ± columns give each median's 95%% confidence interval.\n\n")
+	}
+
+	p("## What is measured\n\n")
+	p("Each library memoizes the same function the way its users write it: look the argument up; on a\n")
+	p("miss run the function and store its result, with a one-hour TTL where the library has one.\n\n")
+	p("| library | how it memoizes |\n|---|---|\n")
+	for _, row := range [][2]string{
+		{"gecaso-memory", "`gecaso.Cached` over `memory.New()`: key digest, msgpack envelope, decode on every hit"},
+		{"gecaso-lru", "`gecaso.Cached` over `lru.New(nil, capacity)`"},
+		{"gecaso-badger", "`gecaso.Cached` over `badger.Open(dir)` on disk"},
+		{"gecaso-redis", "`gecaso.Cached` over `redis.New(client)`, a local redis-server"},
+		{"gecaso-*-near", "the same with `gecaso.WithNearCache(capacity, time.Hour)`: decoded results kept in the process"},
+		{"otter", "otter/v2 `GetIfPresent`, on a miss `Set`; decoded values, keyed by the argument"},
+		{"ristretto", "ristretto/v2 `Get`, on a miss `SetWithTTL` (cost 1, `IgnoreInternalCost`); struct arguments become strings"},
+		{"golang-lru", "hashicorp golang-lru/v2 `Get`/`Add`, exact LRU, decoded values, no TTL"},
+		{"freecache", "freecache `Get` + `msgpack.Unmarshal`; on a miss `msgpack.Marshal` + `Set`; sized in bytes (at least 512 KiB)"},
+		{"sturdyc", "sturdyc `GetOrFetch` (its own loader and in-flight deduplication)"},
+		{"go-redis-cache", "go-redis/cache/v9 `Once` with only its local TinyLFU: a loadable cache that keeps msgpack bytes and unmarshals every hit"},
+		{"badger-memo", "raw badger/v4: `View` + `txn.Get` + `ValueCopy` + `msgpack.Unmarshal`; on a miss `Update` with `WithTTL`; `DefaultOptions`"},
+		{"redis-memo", "raw go-redis/v9: `GET` + `msgpack.Unmarshal`; on a miss `SET` with an expiry"},
+	} {
+		p("| %s | %s |\n", row[0], row[1])
+	}
+	p("\neko/gocache (a loadable cache with a marshaler) is not served by the module proxy this project\n")
+	p("uses; go-redis/cache's `Once` over its local TinyLFU is the same design (bytes in the cache, a\n")
+	p("marshaler on every hit, a loader on a miss) and stands in for it.\n\n")
+	p("Workloads (each also `Parallel`, from GOMAXPROCS goroutines):\n\n")
+	p("- **Hit**: 1024 arguments, all cached, called in turn. Values: `small` is a struct with a string and\n")
+	p("  eight ints; `1k` and `16k` are byte slices. Arguments: `int`, or `struct {ID int; Lang string}`.\n")
+	p("- **Miss**: a new argument every call: lookup, function, store. Bounded caches hold 65,536 entries.\n")
+	p("- **Zipf**: a fixed trace of a million accesses drawn from a million keys (Zipf, s = 1.01),\n")
+	p("  replayed through bounded caches of 1k, 10k and 100k entries after 262,144 warm-up accesses.\n")
+	p("  `hit/op` is the fraction of calls answered without running the function.\n")
+	p("- **Scale**: n entries resident, a hit on a random one. `heap-B/entry` is the growth of the Go heap\n")
+	p("  while filling, divided by n (it includes the decoded values a cache of values keeps);\n")
+	p("  `disk-B/entry` is the space Badger's files take.\n\n")
+	p("Ratios are gecaso's median ns/op divided by the peer's (below 1: gecaso is faster), each peer\n")
+	p("against the gecaso variant that keeps the same thing: otter, ristretto, golang-lru and sturdyc\n")
+	p("against gecaso-memory-near; freecache and go-redis-cache against gecaso-memory; badger-memo against\n")
+	p("gecaso-badger; redis-memo against gecaso-redis; in the Zipf workloads, every cache against gecaso-lru.\n\n")
+
+	p("## Targets\n\n")
+	p("%s\n", targetsTable(set))
+
+	p("## Charts\n\n")
+	if charts["bench-throughput.svg"] != "" {
+		p("![Throughput of a memoized hit per library](bench-throughput.svg)\n\n")
+	}
+	if charts["bench-scaling.svg"] != "" {
+		p("![Cost of a hit and memory per entry against resident entries](bench-scaling.svg)\n\n")
+	}
+
+	p("## Ratios: gecaso ÷ peer, ns/op\n\n")
+	p("%s\n", ratioTable(set))
+
+	p("## Results per workload\n\n")
+	p("Medians of %s runs; ± is the half-width of the 95%% confidence interval.\n\n", runsLabel(set))
+	for _, w := range set.workloads() {
+		p("### %s\n\n%s\n", w, workloadTable(set, w))
+	}
+
+	if len(profiles) > 0 {
+		p("## Where gecaso's hit time goes\n\n")
+		p("CPU and allocation profiles of single benchmarks (`-cpuprofile`, `-memprofile`, `go tool pprof -top`).\n\n")
+		for _, pr := range profiles {
+			p("### %s\n\n", pr.bench)
+			p("CPU:\n\n```text\n%s```\n\nAllocated space:\n\n```text\n%s```\n\n", pr.cpu, pr.mem)
+		}
+	}
+
+	p("## benchstat\n\n<details><summary>Full benchstat output</summary>\n\n```text\n%s```\n\n</details>\n", stat)
+	return b.String()
+}
+
+// busy reports whether a 1-minute load average shows other work running.
+func busy(load string) bool {
+	f := strings.Fields(load)
+	if len(f) == 0 {
+		return false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return err == nil && v >= 0.5
+}
+
+func runsLabel(set *resultSet) string {
+	n := 0
+	for _, units := range set.metrics {
+		if s, ok := units["ns/op"]; ok {
+			n = max(n, s.n)
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+// target is one of the goals gecaso is measured against.
+type target struct {
+	desc   string
+	gecaso string
+	peer   string
+	limit  float64 // gecaso/peer must be below (strict) or at most limit
+	strict bool
+}
+
+var targets = []target{
+	{desc: "gecaso over memory hit faster than a loadable cache with a marshaler (go-redis-cache)", gecaso: "gecaso-memory", peer: "go-redis-cache", limit: 1, strict: true},
+	{desc: "gecaso over memory hit faster than freecache + msgpack", gecaso: "gecaso-memory", peer: "freecache", limit: 1, strict: true},
+	{desc: "gecaso with the near cache hit ≤ 1.5 × otter memoization", gecaso: "gecaso-memory-near", peer: "otter", limit: 1.5},
+	{desc: "gecaso with the near cache hit ≤ sturdyc", gecaso: "gecaso-memory-near", peer: "sturdyc", limit: 1},
+	{desc: "gecaso over Badger hit ≤ 1.2 × raw Badger memo", gecaso: "gecaso-badger", peer: "badger-memo", limit: 1.2},
+	{desc: "gecaso over Redis hit ≤ 1.1 × go-redis memo", gecaso: "gecaso-redis", peer: "redis-memo", limit: 1.1},
+}
+
+func (t target) holds(r float64) bool {
+	if t.strict {
+		return r < t.limit
+	}
+	return r <= t.limit
+}
+
+// targetsTable judges every target on the int/small hit workloads, serial
+// and parallel, and counts in how many hit workloads it holds.
+func targetsTable(set *resultSet) string {
+	var b strings.Builder
+	b.WriteString("Judged on `Hit/int/small` and `HitParallel/int/small`; the last column counts every hit workload\n")
+	b.WriteString("(both argument kinds, three value sizes, serial and parallel).\n\n")
+	b.WriteString("| target | serial: gecaso, peer, ratio | parallel: gecaso, peer, ratio | verdict | holds in |\n|---|---|---|---|---|\n")
+	for _, t := range targets {
+		cells := []string{}
+		verdict := "met"
+		missing := false
+		for _, w := range []string{"Hit/int/small", "HitParallel/int/small"} {
+			g, ok1 := set.ns(w + "/" + t.gecaso)
+			q, ok2 := set.ns(w + "/" + t.peer)
+			if !ok1 || !ok2 {
+				cells = append(cells, "not measured")
+				missing = true
+				continue
+			}
+			cells = append(cells, fmt.Sprintf("%s, %s ns: **%.2f**", fmtNs(g), fmtNs(q), g/q))
+			if !t.holds(g / q) {
+				verdict = "**not met**"
+			}
+		}
+		if missing {
+			verdict = "not measured"
+		}
+		held, total := 0, 0
+		for _, w := range set.workloads() {
+			if !strings.HasPrefix(w, "Hit") {
+				continue
+			}
+			g, ok1 := set.ns(w + "/" + t.gecaso)
+			q, ok2 := set.ns(w + "/" + t.peer)
+			if ok1 && ok2 {
+				total++
+				if t.holds(g / q) {
+					held++
+				}
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d of %d |\n", t.desc, cells[0], cells[1], verdict, held, total)
+	}
+	for _, g := range []string{"gecaso-memory", "gecaso-lru"} {
+		first, last, lastName := 0.0, 0.0, ""
+		for _, w := range set.workloads() {
+			if !strings.HasPrefix(w, "Scale/") {
+				continue
+			}
+			ns, ok := set.ns(w + "/" + g)
+			if !ok {
+				continue
+			}
+			if first == 0 {
+				first = ns
+			}
+			last, lastName = ns, strings.TrimPrefix(w, "Scale/")
+		}
+		desc := fmt.Sprintf("%s hit cost flat within 1.5× from 1e3 to 1e6 entries", g)
+		if first == 0 || lastName == "n=1e3" {
+			fmt.Fprintf(&b, "| %s | not measured | | not measured | |\n", desc)
+			continue
+		}
+		r := last / first
+		verdict := "met"
+		if r > 1.5 {
+			verdict = "**not met**"
+		}
+		if lastName != "n=1e6" {
+			verdict += fmt.Sprintf(" (only up to %s)", lastName)
+		}
+		peer := ""
+		if o1, ok := set.ns("Scale/n=1e3/otter"); ok {
+			if o2, ok := set.ns("Scale/" + lastName + "/otter"); ok {
+				peer = fmt.Sprintf("; otter for comparison: %.2f", o2/o1)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | n=1e3: %s ns, %s: %s ns: **%.2f**%s | | %s | |\n", desc, fmtNs(first), lastName, fmtNs(last), r, peer, verdict)
+	}
+	return b.String()
+}
+
+// ratioTable has a row per workload and a column per peer.
+func ratioTable(set *resultSet) string {
+	var peers []string
+	for _, w := range set.workloads() {
+		for _, p := range set.peers(w) {
+			if !isGecaso(p) && !slices.Contains(peers, p) {
+				peers = append(peers, p)
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| workload |")
+	for _, p := range peers {
+		fmt.Fprintf(&b, " %s |", p)
+	}
+	b.WriteString("\n|---|")
+	for range peers {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, w := range set.workloads() {
+		fmt.Fprintf(&b, "| %s |", w)
+		for _, p := range peers {
+			cell := ""
+			if q, ok := set.ns(w + "/" + p); ok {
+				if g, ok := set.ns(w + "/" + reference(w, p)); ok {
+					cell = fmt.Sprintf("%.2f", g/q)
+				}
+			}
+			fmt.Fprintf(&b, " %s |", cell)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// workloadTable has a row per library and a column per metric.
+func workloadTable(set *resultSet, w string) string {
+	units := set.units(w)
+	var b strings.Builder
+	b.WriteString("| library |")
+	for _, u := range units {
+		fmt.Fprintf(&b, " %s |", u)
+		if u == "ns/op" {
+			b.WriteString(" ± |")
+		}
+	}
+	b.WriteString(" gecaso ÷ this |\n|---|")
+	for _, u := range units {
+		b.WriteString("---:|")
+		if u == "ns/op" {
+			b.WriteString("---:|")
+		}
+	}
+	b.WriteString("---|\n")
+	for _, p := range set.peers(w) {
+		name := w + "/" + p
+		if isGecaso(p) {
+			fmt.Fprintf(&b, "| **%s** |", p)
+		} else {
+			fmt.Fprintf(&b, "| %s |", p)
+		}
+		for _, u := range units {
+			s, ok := set.get(name, u)
+			switch {
+			case !ok:
+				b.WriteString(" |")
+			case u == "ns/op":
+				fmt.Fprintf(&b, " %s |", fmtNs(s.center))
+			case u == "hit/op":
+				fmt.Fprintf(&b, " %.3f |", s.center)
+			default:
+				fmt.Fprintf(&b, " %s |", fmtNum(s.center))
+			}
+			if u == "ns/op" {
+				if sp := s.spread(); ok && sp >= 0 {
+					fmt.Fprintf(&b, " %.0f%% |", 100*sp)
+				} else {
+					b.WriteString(" |")
+				}
+			}
+		}
+		cell := ""
+		if ref := reference(w, p); ref != "" && !isGecaso(p) {
+			g, ok1 := set.ns(w + "/" + ref)
+			q, ok2 := set.ns(name)
+			if ok1 && ok2 {
+				cell = fmt.Sprintf("%.2f (%s)", g/q, ref)
+			}
+		}
+		fmt.Fprintf(&b, " %s |\n", cell)
+	}
+	return b.String()
+}
+
+// fmtNs formats nanoseconds with three significant figures.
+func fmtNs(v float64) string {
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.2f", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return groupThousands(fmt.Sprintf("%.0f", v))
+	}
+}
+
+// fmtNum formats a count or a size.
+func fmtNum(v float64) string {
+	if v != float64(int64(v)) && v < 100 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return groupThousands(fmt.Sprintf("%.0f", v))
+}
+
+func groupThousands(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
