@@ -1,0 +1,135 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// ErrCorrupt is wrapped by every error that comes from the content of the
+// bytes being decoded: a malformed or truncated envelope or msgpack value, a
+// checksum mismatch, a future format version, a value that does not fit the
+// target type. Callers treat such an entry as a miss. Match it with errors.Is.
+var ErrCorrupt = errors.New("codec: corrupt entry")
+
+// ErrUnsupported is wrapped by every error of encoding a value that cannot be
+// encoded canonically (a func, a channel, a complex number, a uintptr, an
+// unsafe.Pointer, a struct with fields but none exported and no marshaler, a
+// cycle, nesting deeper than [MaxDepth], a marshaler that fails), and by
+// Unmarshal's error for a target type that cannot hold decoded values.
+// Match it with errors.Is.
+var ErrUnsupported = errors.New("codec: value cannot be encoded")
+
+// Marshal returns the canonical msgpack encoding of v: equal values give
+// equal bytes in every process (see the package documentation for what
+// counts as equal). The returned slice belongs to the caller. Marshal is
+// safe for concurrent use. Errors wrap [ErrUnsupported].
+func Marshal(v any) ([]byte, error) {
+	return AppendMarshal(nil, v)
+}
+
+// AppendMarshal appends the canonical msgpack encoding of v to dst and
+// returns the extended slice. On error it returns dst unextended (bytes past
+// its length may have been written). It is safe for concurrent use.
+func AppendMarshal(dst []byte, v any) ([]byte, error) {
+	if v == nil {
+		return appendNil(dst), nil
+	}
+	rv := reflect.ValueOf(v)
+	ei := encoderOf(rv.Type())
+	if ei.err != nil {
+		return dst, ei.err
+	}
+	s := encStates.Get().(*encState)
+	out, err := ei.fn(s, dst, rv)
+	s.reset()
+	encStates.Put(s)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// Unmarshal decodes the msgpack value b into v, which must be a non-nil
+// pointer. It decodes what [Marshal] and msgpack.Marshal write.
+//
+// b is untrusted: before any decoding it is checked to hold exactly one
+// msgpack value whose every declared length fits in the bytes that follow
+// and whose nesting is at most [MaxDepth], and the memory decoding may
+// allocate is bounded by a multiple of len(b). *v is zeroed first, so
+// nothing of an earlier value survives (no merging into maps or structs).
+// An integer that does not fit the target (300 into a uint8), a float that
+// would lose precision, or a value of another kind (a string into an int) is
+// an error, never a silently wrong value. On error *v is left zero.
+//
+// Every error caused by b wraps [ErrCorrupt]; an error for a v that is not a
+// non-nil pointer or whose type cannot hold decoded values (func, chan ...)
+// wraps [ErrUnsupported]. Unmarshal does not keep b: strings and slices in
+// *v are copies. It is safe for concurrent use.
+func Unmarshal(b []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("%w: Unmarshal needs a non-nil pointer, not %T", ErrUnsupported, v)
+	}
+	di := decoderOf(rv.Type().Elem())
+	if di.err != nil {
+		return di.err
+	}
+	if err := validate(b); err != nil {
+		return err
+	}
+	d := decStates.Get().(*decState)
+	d.b, d.i, d.budget = b, 0, allocBudget(len(b))
+	err := d.run(di, rv.Elem())
+	d.b = nil
+	decStates.Put(d)
+	return err
+}
+
+// Encoder is the canonical encoder of values of type T, compiled once: it
+// writes the same bytes as [Marshal] without looking the type up on every
+// call, and without allocating for booleans, numbers, strings, byte slices
+// and structs and arrays of those when dst has room. An Encoder is safe for
+// concurrent use.
+type Encoder[T any] struct {
+	enc   *encInfo
+	boxes sync.Pool // *encBox[T]: an addressable copy of the value and the encoding's state
+}
+
+type encBox[T any] struct {
+	v T
+	s encState
+}
+
+// NewEncoder returns the Encoder of T. Its error wraps [ErrUnsupported] when
+// no value of T can ever be encoded (T is or contains a func, a channel ...).
+func NewEncoder[T any]() (*Encoder[T], error) {
+	ei := encoderOf(reflect.TypeFor[T]())
+	if ei.err != nil {
+		return nil, ei.err
+	}
+	return &Encoder[T]{enc: ei}, nil
+}
+
+// Append appends the canonical encoding of v to dst and returns the extended
+// slice, the same bytes as AppendMarshal(dst, v). On error it returns dst
+// unextended; the error wraps [ErrUnsupported].
+func (e *Encoder[T]) Append(dst []byte, v T) ([]byte, error) {
+	box, _ := e.boxes.Get().(*encBox[T])
+	if box == nil {
+		box = new(encBox[T])
+	}
+	// The copy in box is addressable and on the heap, so the value does not
+	// escape and methods with pointer receivers apply without a copy.
+	box.v = v
+	out, err := e.enc.fn(&box.s, dst, reflect.ValueOf(&box.v).Elem())
+	var zero T
+	box.v = zero // do not keep the caller's data alive in the pool
+	box.s.reset()
+	e.boxes.Put(box)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
