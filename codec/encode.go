@@ -25,10 +25,10 @@ type encInfo struct {
 
 // encState is the scratch space of one encoding; it is pooled.
 type encState struct {
-	depth   int         // arrays and maps open around the value being written
-	path    []visit     // pointers, maps and slices open around it, to detect cycles
-	ents    []mapEntry  // map entries being sorted, a stack shared by nested maps
-	scratch []byte      // copy of a map's entries while they are rewritten in order
+	depth   int        // arrays and maps open around the value being written
+	path    []visit    // pointers, maps and slices open around it, to detect cycles
+	ents    []mapEntry // map entries being sorted, a stack shared by nested maps
+	scratch []byte     // copy of a map's entries while they are rewritten in order
 	w       appendWriter
 	mp      *msgpack.Encoder // for msgpack.CustomEncoder values; created on first use
 }
