@@ -211,12 +211,14 @@ func (s *Server) Restart() {
 }
 
 // Options returns client options for the server tuned for tests of a cache:
-// contexts cut blocked reads, no retries, short timeouts.
+// contexts cut blocked reads, no retries (of commands or dials), short
+// timeouts.
 func (s *Server) Options() *goredis.Options {
 	return &goredis.Options{
 		Addr:                  s.Addr,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DialTimeout:           2 * time.Second,
 		ReadTimeout:           2 * time.Second,
 		WriteTimeout:          2 * time.Second,
@@ -372,6 +374,7 @@ func (c *Cluster) Options() *goredis.ClusterOptions {
 		Addrs:                 append([]string(nil), c.Addrs...),
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DialTimeout:           2 * time.Second,
 		ReadTimeout:           2 * time.Second,
 		WriteTimeout:          2 * time.Second,

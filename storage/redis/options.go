@@ -45,6 +45,11 @@ func WithCloseClient() Option { return func(c *config) { c.closeClient = true } 
 //   - MaxRetries: -1, no retries. go-redis retries read and pool timeouts
 //     too, and its 0 means the default 3; for a cache one failed attempt is
 //     just a miss, and a retried SET NX can hide which process holds a lock.
+//   - DialerRetries: 1, a single dial attempt. By default go-redis dials five
+//     times 100ms apart, so while the server is down every call would wait
+//     0.4s before failing open. (After PoolSize failed dials go-redis fails
+//     calls at once and probes the server in the background once a second:
+//     a restarted server is used again within about a second.)
 //   - DialTimeout 1s, ReadTimeout and WriteTimeout 500ms: a cache that is
 //     slower than that is worse than no cache.
 func DefaultOptions(addrs ...string) *goredis.UniversalOptions {
@@ -52,6 +57,7 @@ func DefaultOptions(addrs ...string) *goredis.UniversalOptions {
 		Addrs:                 addrs,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DialTimeout:           time.Second,
 		ReadTimeout:           500 * time.Millisecond,
 		WriteTimeout:          500 * time.Millisecond,
