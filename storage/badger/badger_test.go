@@ -733,6 +733,9 @@ func TestOpenCorrupt(t *testing.T) {
 					t.Fatal(err)
 				}
 				s, err := Open(dir)
+				if err == nil && strings.HasSuffix(e.Name(), ".sst") {
+					t.Errorf("Open with a damaged table succeeded")
+				}
 				if err != nil {
 					if !strings.Contains(err.Error(), dir) {
 						t.Errorf("Open error does not name the directory: %v", err)

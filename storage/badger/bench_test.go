@@ -1,0 +1,196 @@
+package badger
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gecaso/gecaso/storage"
+)
+
+// Benchmarks. go test ./storage/badger -run '^$' -bench . -benchtime 2s
+// Set GECASO_BENCH_LARGE=1 to add 1e6 and 1e7 resident entries (the 1e7
+// fill writes about 3 GB and takes minutes).
+
+const benchValueSize = 256
+
+func benchKey(i int) string { return fmt.Sprintf("bench.fn@1:%043d", i) } // as long as a gecaso key
+
+func benchValue() []byte {
+	v := make([]byte, benchValueSize)
+	for i := range v {
+		v[i] = byte(i)
+	}
+	return v
+}
+
+func residentSizes() []int {
+	n := []int{1e4, 1e5}
+	if os.Getenv("GECASO_BENCH_LARGE") != "" {
+		n = append(n, 1e6, 1e7)
+	}
+	return n
+}
+
+// fill writes n entries from 16 goroutines.
+func fill(b testing.TB, s *Storage, n int) {
+	b.Helper()
+	v := benchValue()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := s.Set(context.Background(), benchKey(i), v, storage.Params{}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkBadger measures reads at several numbers of resident entries,
+// the time to open a directory holding them, and the disk bytes per entry.
+func BenchmarkBadger(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range residentSizes() {
+		b.Run(fmt.Sprintf("%.0e", float64(n)), func(b *testing.B) {
+			dir := b.TempDir()
+			s, err := Open(dir, WithGCInterval(-1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			fill(b, s, n)
+			b.Logf("filled %d entries in %v", n, time.Since(start))
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = benchKey(i)
+			}
+
+			b.Run("get-hit", func(b *testing.B) {
+				b.ReportAllocs()
+				rng := rand.New(rand.NewPCG(1, 2))
+				for b.Loop() {
+					if _, err := s.Get(ctx, keys[rng.IntN(n)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("get-hit-parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
+					for pb.Next() {
+						if _, err := s.Get(ctx, keys[rng.IntN(n)]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			b.Run("view-hit", func(b *testing.B) {
+				b.ReportAllocs()
+				rng := rand.New(rand.NewPCG(1, 2))
+				var sum int
+				fn := func(v []byte) error { sum += len(v); return nil }
+				for b.Loop() {
+					if err := s.View(ctx, keys[rng.IntN(n)], fn); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("get-miss", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := s.Get(ctx, "bench.fn@1:absent"); err != storage.ErrNotFound {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("open", func(b *testing.B) {
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					s, err := Open(dir, WithGCInterval(-1))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					s.Close()
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(diskUsage(b, dir))/float64(n), "disk-B/entry")
+			})
+			s.Close()
+		})
+	}
+}
+
+// BenchmarkSet compares writes with and without group commit, serial and
+// from 8 goroutines per core, with and without sync writes.
+func BenchmarkSet(b *testing.B) {
+	ctx := context.Background()
+	v := benchValue()
+	for _, sync := range []bool{false, true} {
+		for _, batching := range []bool{true, false} {
+			name := map[bool]string{true: "batch", false: "nobatch"}[batching]
+			if sync {
+				name += "-sync"
+			}
+			b.Run(name, func(b *testing.B) {
+				s := openT(b, WithGCInterval(-1), WithSyncWrites(sync), withBatching(batching))
+				var next atomic.Int64
+				b.Run("serial", func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						if err := s.Set(ctx, benchKey(int(next.Add(1))), v, storage.Params{}); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+				b.Run("parallel", func(b *testing.B) {
+					b.ReportAllocs()
+					b.SetParallelism(8)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if err := s.Set(ctx, benchKey(int(next.Add(1))), v, storage.Params{}); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+				b.Run("miss-fill-parallel", func(b *testing.B) {
+					b.ReportAllocs()
+					b.SetParallelism(8)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							k := benchKey(int(next.Add(1)))
+							if _, err := s.Get(ctx, k); err != storage.ErrNotFound {
+								b.Errorf("Get of a new key: %v", err)
+								return
+							}
+							if err := s.Set(ctx, k, v, storage.Params{}); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+			})
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package badger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gecaso/gecaso/storage"
+)
+
+// fillExpiring writes n entries of size bytes with the given TTL from a few
+// goroutines, and returns when the last has been written.
+func fillExpiring(t testing.TB, s *Storage, prefix string, n, size int, ttl time.Duration) {
+	t.Helper()
+	value := make([]byte, size)
+	for i := range value {
+		value[i] = byte(i * 7) // not all zeroes, like real data
+	}
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				err := s.Set(context.Background(), fmt.Sprintf("%s%08d", prefix, i), value, storage.Params{TTL: ttl})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// waitExpired polls until key is gone.
+func waitExpired(t testing.TB, s *Storage, key string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		_, err := s.Get(context.Background(), key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not expired after %v: %v", key, within, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a real clock
+	}
+}
+
+// TestReclaim writes 100k entries of 1 KiB that live one second, waits for
+// them to expire, and checks that Reclaim gives their space back, while
+// entries that have not expired survive it.
+func TestReclaim(t *testing.T) {
+	dir := t.TempDir()
+	s := openDirT(t, dir, WithGCInterval(-1))
+	ctx := context.Background()
+	fillExpiring(t, s, "keep/", 1000, 1024, 0)
+	fillExpiring(t, s, "short/", 100_000, 1024, time.Second)
+	written := diskUsage(t, dir)
+	waitExpired(t, s, fmt.Sprintf("short/%08d", 100_000-1), 5*time.Second)
+	expired := diskUsage(t, dir)
+
+	if err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := diskUsage(t, dir)
+	t.Logf("disk usage: %d MB written, %d MB once expired, %d MB after Reclaim", written>>20, expired>>20, after>>20)
+	if after > expired/4 {
+		t.Errorf("Reclaim left %d bytes of %d on disk; want most of it returned", after, expired)
+	}
+	n := 0
+	err := s.Scan(ctx, "", func(ki storage.KeyInfo) error {
+		n++
+		if _, err := s.Get(ctx, ki.Key); err != nil {
+			t.Errorf("Get(%s) after Reclaim: %v", ki.Key, err)
+		}
+		return nil
+	})
+	if err != nil || n != 1000 {
+		t.Errorf("after Reclaim Scan found %d keys (%v), want the 1000 without TTL", n, err)
+	}
+	// The markers Reclaim writes are not callers' keys.
+	if err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	s.Scan(ctx, "", func(storage.KeyInfo) error { n++; return nil })
+	if n != 1000 {
+		t.Errorf("after a second Reclaim Scan found %d keys, want 1000", n)
+	}
+}
+
+// TestReclaimValueLog: values over Badger's 1 MiB threshold live in the
+// value log, whose space Reclaim returns through value-log GC.
+func TestReclaimValueLog(t *testing.T) {
+	dir := t.TempDir()
+	s := openDirT(t, dir, WithGCInterval(-1))
+	fillExpiring(t, s, "big/", 400, 2<<20, time.Second) // 800 MiB over several log files
+	waitExpired(t, s, "big/00000399", 5*time.Second)
+	before := diskUsage(t, dir)
+	if err := s.Reclaim(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := diskUsage(t, dir)
+	t.Logf("disk usage: %d MB expired, %d MB after Reclaim", before>>20, after>>20)
+	if after > before/2 {
+		t.Errorf("Reclaim left %d bytes of %d on disk; want most of it returned", after, before)
+	}
+}
+
+// TestGCLoopReclaims: with a short GC interval the Storage returns expired
+// space by itself.
+func TestGCLoopReclaims(t *testing.T) {
+	dir := t.TempDir()
+	s := openDirT(t, dir, WithGCInterval(50*time.Millisecond))
+	fillExpiring(t, s, "short/", 50_000, 1024, time.Second)
+	written := diskUsage(t, dir)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		now := diskUsage(t, dir)
+		if now < written/4 {
+			t.Logf("GC loop took disk usage from %d MB to %d MB", written>>20, now>>20)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("disk usage still %d bytes of %d after 20 s of GC loop", now, written)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a real clock
+	}
+}
+
+func TestReclaimInMemory(t *testing.T) {
+	s := openMemT(t)
+	ctx := context.Background()
+	mustSet(t, s, "k", []byte("v"), 0)
+	if err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Errorf("Get after Reclaim in memory = %q, %v", got, err)
+	}
+}
+
+// TestCloseDuringReclaim: Close waits for a running Reclaim and then closes.
+func TestCloseDuringReclaim(t *testing.T) {
+	s, err := Open(t.TempDir(), WithGCInterval(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillExpiring(t, s, "k/", 20_000, 1024, 0)
+	done := make(chan error, 1)
+	go func() { done <- s.Reclaim(context.Background()) }()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil && err != storage.ErrClosed {
+		t.Errorf("Reclaim racing Close = %v, want nil or ErrClosed", err)
+	}
+}
