@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,8 +49,9 @@ type Server struct {
 
 	t       testing.TB
 	dir     string
-	cluster bool // start in cluster mode
-	busPort int  // the cluster bus port, when cluster is set
+	cluster bool   // start in cluster mode
+	busPort int    // the cluster bus port, when cluster is set
+	monitor string // start as a Sentinel of the master at this address
 
 	mu   sync.Mutex // guards proc
 	proc *process   // nil while killed
@@ -126,6 +128,18 @@ func (s *Server) start() error {
 		"--dir", s.dir,
 		"--logfile", "",
 		"--daemonize", "no",
+	}
+	if s.monitor != "" {
+		// A Sentinel rewrites its configuration file: it needs one of its own.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		mhost, mport, _ := net.SplitHostPort(s.monitor)
+		if _, err := os.Stat(conf); err != nil {
+			line := fmt.Sprintf("sentinel monitor %s %s %s 1\n", SentinelMaster, mhost, mport)
+			if err := os.WriteFile(conf, []byte(line), 0o600); err != nil {
+				return err
+			}
+		}
+		args = []string{conf, "--sentinel", "--port", port, "--bind", host, "--dir", s.dir, "--logfile", "", "--daemonize", "no"}
 	}
 	if s.cluster {
 		args = append(args,
@@ -299,6 +313,72 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// SentinelMaster is the name under which a [Sentinel] monitors its master.
+const SentinelMaster = "gecaso"
+
+// Sentinel is a Redis Sentinel on loopback watching one master.
+type Sentinel struct {
+	// Addr is the Sentinel's address, "127.0.0.1:port".
+	Addr string
+	// Master is the server the Sentinel monitors, as [SentinelMaster].
+	Master *Server
+
+	t testing.TB
+}
+
+// StartSentinel starts a master and one Sentinel monitoring it (quorum 1),
+// and waits until the Sentinel reports the master's address. Both are
+// killed when the test ends.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	master := Start(t)
+	s := &Server{t: t, dir: t.TempDir(), monitor: master.Addr}
+	t.Cleanup(s.Kill)
+	if err := s.startFresh(); err != nil {
+		t.Fatalf("redistest: sentinel: %v", err)
+	}
+	sc := goredis.NewSentinelClient(&goredis.Options{Addr: s.Addr, DisableIdentity: true})
+	defer sc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		addr, err := sc.GetMasterAddrByName(ctx, SentinelMaster).Result()
+		if err == nil && net.JoinHostPort(addr[0], addr[1]) == master.Addr {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("redistest: sentinel does not report its master: %v, %v", addr, err)
+		case <-time.After(pollEvery):
+		}
+	}
+	return &Sentinel{Addr: s.Addr, Master: master, t: t}
+}
+
+// Options returns failover client options for the master behind the
+// Sentinel, tuned like [Server.Options].
+func (s *Sentinel) Options() *goredis.FailoverOptions {
+	return &goredis.FailoverOptions{
+		MasterName:            SentinelMaster,
+		SentinelAddrs:         []string{s.Addr},
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DialerRetries:         1,
+		DialTimeout:           2 * time.Second,
+		ReadTimeout:           2 * time.Second,
+		WriteTimeout:          2 * time.Second,
+		DisableIdentity:       true,
+	}
+}
+
+// Client returns a new failover client made from [Sentinel.Options],
+// closed when the test ends.
+func (s *Sentinel) Client() *goredis.Client {
+	c := goredis.NewFailoverClient(s.Options())
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // Cluster is a Redis Cluster of three masters and no replicas on loopback.

@@ -71,3 +71,16 @@ func TestStartCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStartSentinel(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	c := s.Client()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("set through the Sentinel's master: %v", err)
+	}
+	got, err := s.Master.Client().Get(ctx, "k").Result()
+	if err != nil || got != "v" {
+		t.Fatalf("get from the master: got %q, %v; want \"v\"", got, err)
+	}
+}
