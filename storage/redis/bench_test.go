@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
@@ -68,6 +69,58 @@ func BenchmarkHit(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+
+	// Both, alternating call by call, so that the machine's load falls on
+	// both alike; ratio is gecaso's time over the hand-written cache's.
+	b.Run("redis/interleaved", func(b *testing.B) {
+		f := gecaso.Cached(newStorage(b, srv.Client()), fetchUser, gecaso.WithName("fetchUser"))
+		if _, err := f.Call(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+		c := srv.Client()
+		u, _ := fetchUser(ctx, 1)
+		v, err := msgpack.Marshal(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		key := uniquePrefix(b) + "fetchUser:1"
+		if err := c.Set(ctx, key, v, 0).Err(); err != nil {
+			b.Fatal(err)
+		}
+		var tGecaso, tHand time.Duration
+		gecasoHit := func() {
+			start := time.Now()
+			if _, err := f.Call(ctx, 1); err != nil {
+				b.Fatal(err)
+			}
+			tGecaso += time.Since(start)
+		}
+		handHit := func() {
+			start := time.Now()
+			p, err := c.Get(ctx, key).Bytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var got user
+			if err := msgpack.Unmarshal(p, &got); err != nil {
+				b.Fatal(err)
+			}
+			tHand += time.Since(start)
+		}
+		var i int
+		for b.Loop() {
+			if i++; i%2 == 0 {
+				gecasoHit()
+				handHit()
+			} else {
+				handHit()
+				gecasoHit()
+			}
+		}
+		b.ReportMetric(float64(tGecaso.Nanoseconds())/float64(i), "gecaso-ns/hit")
+		b.ReportMetric(float64(tHand.Nanoseconds())/float64(i), "goredis-ns/hit")
+		b.ReportMetric(float64(tGecaso)/float64(tHand), "ratio")
 	})
 
 	b.Run("redis/storage-get", func(b *testing.B) {
