@@ -3,8 +3,8 @@ package codec
 import (
 	"bytes"
 	"encoding/hex"
-	"fmt"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"

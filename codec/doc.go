@@ -31,9 +31,10 @@
 //     [1]int{1} are the same argument.
 //   - Maps of any key and value types are encoded entry by entry and the
 //     entries sorted by the bytes of their encoded keys (then of their
-//     values, for keys that encode alike, such as NaNs).
+//     values, for keys that encode alike, such as NaNs). Since a msgpack
+//     string starts with its length, shorter string keys come first.
 //   - Structs are a map from field name to value over the fields msgpack
-//     encodes, sorted by name: exported fields, renamed by `msgpack:"name"`
+//     encodes, sorted as map keys are: exported fields, renamed by `msgpack:"name"`
 //     and skipped by `msgpack:"-"`; embedded structs are inlined as msgpack
 //     inlines them. omitempty is ignored: every field is written. A struct
 //     is therefore the same argument as a map[string]any with the same

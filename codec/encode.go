@@ -25,7 +25,7 @@ type encInfo struct {
 
 // encState is the scratch space of one encoding; it is pooled.
 type encState struct {
-	depth   int        // arrays and maps open around the value being written
+	depth   int        // non-empty arrays and maps open around the value, counted as validate counts them
 	path    []visit    // pointers, maps and slices open around it, to detect cycles
 	ents    []mapEntry // map entries being sorted, a stack shared by nested maps
 	scratch []byte     // copy of a map's entries while they are rewritten in order
@@ -55,7 +55,9 @@ func (s *encState) reset() {
 
 var encStates = sync.Pool{New: func() any { return new(encState) }}
 
-// enter opens a container level; leave must follow when it returns nil.
+// enter opens a level of non-empty array or map (empty ones do not nest
+// anything, and validate does not count them); leave must follow when it
+// returns nil.
 func (s *encState) enter(t reflect.Type) error {
 	if s.depth >= MaxDepth {
 		return fmt.Errorf("%w: %s nested deeper than %d levels (a cycle?)", ErrUnsupported, t, MaxDepth)
@@ -368,11 +370,11 @@ func encodeSlice(elem *encInfo) encFunc {
 		if uint64(n) > math.MaxUint32 {
 			return b, tooLong(v.Type(), n)
 		}
-		if err := s.enter(v.Type()); err != nil {
-			return b, err
-		}
-		defer s.leave()
 		if n > 0 {
+			if err := s.enter(v.Type()); err != nil {
+				return b, err
+			}
+			defer s.leave()
 			if err := s.push(v, n); err != nil {
 				return b, err
 			}
@@ -391,10 +393,13 @@ func encodeSlice(elem *encInfo) encFunc {
 
 func encodeArray(elem *encInfo) encFunc {
 	return func(s *encState, b []byte, v reflect.Value) ([]byte, error) {
+		n := v.Len()
+		if n == 0 {
+			return appendArrayHeader(b, 0), nil
+		}
 		if err := s.enter(v.Type()); err != nil {
 			return b, err
 		}
-		n := v.Len()
 		b = appendArrayHeader(b, n)
 		for i := range n {
 			var err error
@@ -418,6 +423,9 @@ func encodeMap(key, elem *encInfo) encFunc {
 		n := v.Len()
 		if uint64(n) > math.MaxUint32 {
 			return b, tooLong(v.Type(), n)
+		}
+		if n == 0 {
+			return appendMapHeader(b, 0), nil
 		}
 		if err := s.enter(v.Type()); err != nil {
 			return b, err
@@ -477,6 +485,9 @@ func encodeStruct(t reflect.Type, building map[reflect.Type]*encInfo) encFunc {
 		fields[i] = encField{key: f.key, index: f.index, enc: buildEncoder(f.typ, building)}
 	}
 	return func(s *encState, b []byte, v reflect.Value) ([]byte, error) {
+		if len(fields) == 0 {
+			return appendMapHeader(b, 0), nil
+		}
 		if err := s.enter(t); err != nil {
 			return b, err
 		}

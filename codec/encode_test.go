@@ -220,7 +220,10 @@ func TestMarshalSameArgument(t *testing.T) {
 		{"nils", []int(nil), map[string]int(nil), true},
 		{"nil and empty slice", []int(nil), []int{}, false},
 		{"slice and array", []int{1, 2}, [2]int{1, 2}, true},
-		{"struct and map", struct{ A int }{1}, map[string]any{"A": 1}, true},
+		{"struct and map", struct {
+			Long int
+			B    string
+		}{1, "b"}, map[string]any{"Long": 1, "B": "b"}, true},
 		{"zones", utc, utc.In(time.FixedZone("Y", -7200)), true},
 		{"monotonic", time.Now().Round(0), time.Now(), false},
 		{"duration and int", time.Second, int64(1e9), true},

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"encoding"
 	"reflect"
 	"slices"
@@ -55,7 +56,7 @@ type field struct {
 // that our maps decode with msgpack.Unmarshal into the same type.
 type structInfo struct {
 	list   []*field          // msgpack's order: declaration order, embedded fields inlined in place
-	sorted []*field          // encoding order: by name, then as in list
+	sorted []*field          // encoding order: by encoded name, then as in list
 	byName map[string]*field // every name and alias the decoder accepts
 }
 
@@ -67,11 +68,13 @@ func structInfoOf(t reflect.Type) *structInfo {
 	}
 	si := &structInfo{byName: make(map[string]*field)}
 	collectFields(si, t, nil, map[reflect.Type]bool{t: true})
-	si.sorted = slices.Clone(si.list)
-	slices.SortStableFunc(si.sorted, func(a, b *field) int { return strings.Compare(a.name, b.name) })
 	for _, f := range si.list {
 		f.key = appendString(nil, f.name)
 	}
+	// Fields are ordered as map keys are, so that a struct encodes like the
+	// map[string]any of its fields.
+	si.sorted = slices.Clone(si.list)
+	slices.SortStableFunc(si.sorted, func(a, b *field) int { return bytes.Compare(a.key, b.key) })
 	v, _ := structInfos.LoadOrStore(t, si)
 	return v.(*structInfo)
 }
