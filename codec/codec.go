@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -26,13 +27,33 @@ var ErrUnsupported = errors.New("codec: value cannot be encoded")
 // counts as equal). The returned slice belongs to the caller. Marshal is
 // safe for concurrent use. Errors wrap [ErrUnsupported].
 func Marshal(v any) ([]byte, error) {
-	return AppendMarshal(nil, v)
+	s := encStates.Get().(*encState)
+	out, err := appendMarshal(s, s.out[:0], v)
+	var b []byte
+	if err == nil {
+		b = bytes.Clone(out) // one allocation of the exact size
+	}
+	s.out = out[:0]
+	s.reset()
+	encStates.Put(s)
+	return b, err
 }
 
 // AppendMarshal appends the canonical msgpack encoding of v to dst and
 // returns the extended slice. On error it returns dst unextended (bytes past
 // its length may have been written). It is safe for concurrent use.
 func AppendMarshal(dst []byte, v any) ([]byte, error) {
+	s := encStates.Get().(*encState)
+	out, err := appendMarshal(s, dst, v)
+	s.reset()
+	encStates.Put(s)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+func appendMarshal(s *encState, dst []byte, v any) ([]byte, error) {
 	if v == nil {
 		return appendNil(dst), nil
 	}
@@ -41,14 +62,7 @@ func AppendMarshal(dst []byte, v any) ([]byte, error) {
 	if ei.err != nil {
 		return dst, ei.err
 	}
-	s := encStates.Get().(*encState)
-	out, err := ei.fn(s, dst, rv)
-	s.reset()
-	encStates.Put(s)
-	if err != nil {
-		return dst, err
-	}
-	return out, nil
+	return ei.fn(s, dst, rv)
 }
 
 // Unmarshal decodes the msgpack value b into v, which must be a non-nil

@@ -29,6 +29,7 @@ type encState struct {
 	path    []visit    // pointers, maps and slices open around it, to detect cycles
 	ents    []mapEntry // map entries being sorted, a stack shared by nested maps
 	scratch []byte     // copy of a map's entries while they are rewritten in order
+	out     []byte     // Marshal's buffer, copied out at the end
 	w       appendWriter
 	mp      *msgpack.Encoder // for msgpack.CustomEncoder values; created on first use
 }
@@ -49,6 +50,9 @@ func (s *encState) reset() {
 	s.ents = s.ents[:0]
 	if cap(s.scratch) > 1<<16 {
 		s.scratch = nil // do not pin a large buffer in the pool
+	}
+	if cap(s.out) > 1<<16 {
+		s.out = nil
 	}
 	s.w.b = nil
 }
@@ -439,15 +443,21 @@ func encodeMap(key, elem *encInfo) encFunc {
 		region := len(b)
 		base := len(s.ents)
 		defer func() { s.ents = s.ents[:base] }()
-		it := v.MapRange()
+		// One key and one value, reused: Key and Value would copy each entry
+		// to the heap.
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		var it reflect.MapIter
+		it.Reset(v)
 		for it.Next() {
+			k.SetIterKey(&it)
+			e.SetIterValue(&it)
 			start := len(b)
 			var err error
-			if b, err = key.fn(s, b, it.Key()); err != nil {
+			if b, err = key.fn(s, b, k); err != nil {
 				return b, err
 			}
 			keyEnd := len(b)
-			if b, err = elem.fn(s, b, it.Value()); err != nil {
+			if b, err = elem.fn(s, b, e); err != nil {
 				return b, err
 			}
 			s.ents = append(s.ents, mapEntry{start, keyEnd, len(b)})
