@@ -678,6 +678,12 @@ func decodeStruct(t reflect.Type, building map[reflect.Type]*decInfo) decFunc {
 		byName[name] = get(f)
 	}
 	decodeField := func(d *decState, v reflect.Value, f *decField) error {
+		if len(f.index) > 1 && d.b[d.i] == codeNil {
+			if _, ok := fieldByIndex(v, f.index); !ok {
+				d.i++ // nil inside a nil embedded pointer, as Marshal writes it: keep the pointer nil
+				return nil
+			}
+		}
 		fv, err := fieldAlloc(d, v, f.index)
 		if err != nil {
 			return err

@@ -209,6 +209,17 @@ func TestUnmarshalInterface(t *testing.T) {
 	}
 }
 
+func TestUnmarshalNilEmbeddedPointer(t *testing.T) {
+	give := withEmbeddedPtr{Z: true}
+	var got withEmbeddedPtr
+	if err := Unmarshal(mustMarshal(t, give), &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(give, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
 func TestUnmarshalZeroesTarget(t *testing.T) {
 	m := map[string]int{"old": 1}
 	if err := Unmarshal(unhex(t, "81a36e657702"), &m); err != nil {
