@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -101,9 +102,9 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 
 func sizeName(n int) string {
 	if n >= 1<<10 {
-		return string(rune('0'+n>>10/10%10)) + string(rune('0'+n>>10%10)) + "KiB"
+		return fmt.Sprintf("%dKiB", n>>10)
 	}
-	return "64B"
+	return fmt.Sprintf("%dB", n)
 }
 
 func BenchmarkUnmarshal(b *testing.B) {

@@ -42,7 +42,8 @@
 //     unexported) and no marshaler is refused, since all its values would
 //     look alike; struct{} is fine.
 //   - Pointers are followed: &x is the same argument as x. A cycle is an
-//     error, as is nesting of arrays, maps and structs deeper than
+//     error (detected exactly, by the pointers, maps and slices being
+//     encoded), as is nesting of arrays, maps and structs deeper than
 //     [MaxDepth].
 //   - Interfaces encode their dynamic value; a field of type error encodes
 //     err.Error() as a string, as msgpack does.
@@ -62,8 +63,10 @@
 //     type. So does a type registered only with msgpack.Register or
 //     msgpack.RegisterExt, which Marshal does not consult.
 //
-// Marshal's output decodes with msgpack.Unmarshal, and with [Unmarshal],
-// back into the same Go type.
+// Marshal's output decodes with [Unmarshal], and with msgpack.Unmarshal,
+// back into the same Go type, within what msgpack itself can decode (it
+// cannot set an unexported embedded pointer, and decodes maps inside an
+// interface as map[string]any only).
 //
 // # Decoding untrusted bytes
 //

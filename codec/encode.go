@@ -64,7 +64,7 @@ var encStates = sync.Pool{New: func() any { return new(encState) }}
 // returns nil.
 func (s *encState) enter(t reflect.Type) error {
 	if s.depth >= MaxDepth {
-		return fmt.Errorf("%w: %s nested deeper than %d levels (a cycle?)", ErrUnsupported, t, MaxDepth)
+		return fmt.Errorf("%w: %s nested deeper than %d levels", ErrUnsupported, t, MaxDepth)
 	}
 	s.depth++
 	return nil

@@ -5,9 +5,10 @@ import (
 	"fmt"
 )
 
-// MaxDepth is how deeply arrays and maps may nest inside one encoded value.
-// Marshal refuses deeper values (and so breaks pointer cycles it did not
-// already detect), and Unmarshal refuses deeper input before decoding it.
+// MaxDepth is how deeply non-empty arrays and maps (structs included) may
+// nest inside one encoded value. Marshal refuses deeper values and Unmarshal
+// refuses deeper input before decoding it. It is not the cycle guard: Marshal
+// detects cycles exactly, by the pointers, maps and slices it is inside.
 const MaxDepth = 100
 
 func corruptf(format string, args ...any) error {
