@@ -19,20 +19,24 @@ import (
 //
 // Reclaim forces the rewrite. It writes two marker keys that sort before and
 // after every stored key, so the next table Badger builds spans the whole key
-// range and overlaps every table below it; it flushes the memtable into such
-// a table with DropPrefix of a third marker (Badger's only public way to force
-// a flush), which also compacts that table into the level below; Flatten then
-// pushes everything down to the last level, rewriting every table on the way
-// and dropping what is expired or removed. Last, value-log GC returns the
-// space of large values (over 1 MiB), which live in the value log.
+// range and overlaps every table below it. Flatten first pushes the tables
+// already built down, without blocking writes. DropPrefix of a third marker
+// (Badger's only public way to force a flush) then flushes the memtable into
+// such a whole-range table and compacts it into the level below, with writes
+// blocked. Flatten again pushes everything down to the last level, rewriting
+// every table on the way and dropping what is expired or removed. Last,
+// value-log GC returns the space of large values (1 MiB and over), which
+// live in the value log.
 
 // Reclaim returns to the file system the space held by expired and removed
 // entries. It rewrites every live entry once, so it costs about as much as
-// writing the live data again (measured: tens of milliseconds per 100 MB here),
-// and it blocks writes for part of that time, while Badger flushes its
-// memtable (concurrent Sets fail with [ErrBusy]). The GC loop calls it on its
-// own when most entries are dead (see [WithGCInterval]); call it yourself after
-// a mass expiry or DeletePrefix when the disk space matters now.
+// writing the live data again. Part of it blocks writes: Badger's memtable
+// flush and the compaction of the flushed tables into the level below
+// (measured: 170 ms right after writing 30 MB; 50 ms with 100 MB that had
+// settled into tables). Sets and Removes meanwhile fail fast with [ErrBusy]:
+// to a cache, results not stored. The GC loop calls Reclaim on its own when
+// most entries are dead (see [WithGCInterval]); call it yourself after a mass
+// expiry or DeletePrefix when the disk space matters now.
 //
 // Reclaims do not overlap: a second call waits for the first, or returns
 // ctx.Err() when ctx ends first; ctx is also checked between steps, but a
@@ -72,6 +76,15 @@ func (s *Storage) reclaimEntered(ctx context.Context) error {
 	})
 	if err != nil {
 		return wrapReclaim("write markers", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Push what is already in tables down first, so that the part that
+	// blocks writes (the flush and the compaction of the flushed table)
+	// has less to rewrite.
+	if err := s.db.Flatten(2); err != nil {
+		return wrapReclaim("flatten", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
