@@ -51,7 +51,7 @@
 // acknowledged write, because the operating system still holds the pages and
 // writes them out; a power loss or kernel crash can lose the writes of the
 // last few seconds. With WithSyncWrites every commit waits for fsync, and
-// acknowledged writes survive power loss too, for about 28 times the cost of
+// acknowledged writes survive power loss too, for 20 to 28 times the cost of
 // a serial write (concurrent Sets share an fsync: see [Storage.Set]). In both
 // modes a value read back after a crash is a value that was written, whole;
 // the package's crash test kills a writing child process with SIGKILL at
