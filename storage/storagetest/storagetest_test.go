@@ -1,0 +1,175 @@
+package storagetest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/storagetest"
+)
+
+// mapStorage is the simplest correct storage with every optional
+// interface. Its faults, when set, break one rule each, so that the tests
+// below can show that the suite notices.
+type mapStorage struct {
+	fault string
+
+	mu     sync.Mutex // guards m and closed
+	m      map[string]entry
+	closed bool
+}
+
+type entry struct {
+	v   []byte
+	exp time.Time
+	seq uint64
+}
+
+var seq struct {
+	sync.Mutex
+	n uint64
+}
+
+func newMap(fault string) *mapStorage { return &mapStorage{fault: fault, m: map[string]entry{}} }
+
+var (
+	_ storage.Storage       = (*mapStorage)(nil)
+	_ storage.Scanner       = (*mapStorage)(nil)
+	_ storage.PrefixDeleter = (*mapStorage)(nil)
+	_ storage.Viewer        = (*mapStorage)(nil)
+	_ io.Closer             = (*mapStorage)(nil)
+)
+
+// liveLocked returns the live entry for key.
+func (s *mapStorage) liveLocked(key string) (entry, bool) {
+	e, ok := s.m[key]
+	if !ok || !e.exp.IsZero() && !time.Now().Before(e.exp) && s.fault != "ignores-ttl" {
+		return entry{}, false
+	}
+	return e, true
+}
+
+func (s *mapStorage) Get(ctx context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.fault != "usable-after-close" {
+		return nil, storage.ErrClosed
+	}
+	e, ok := s.liveLocked(key)
+	if !ok {
+		if s.fault == "wrapped-miss" {
+			return nil, errors.Join(storage.ErrNotFound)
+		}
+		return nil, storage.ErrNotFound
+	}
+	if s.fault == "lends-on-get" {
+		return e.v, nil
+	}
+	return bytes.Clone(e.v), nil
+}
+
+func (s *mapStorage) Set(ctx context.Context, key string, v []byte, p storage.Params) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.fault != "usable-after-close" {
+		return storage.ErrClosed
+	}
+	if s.fault == "truncates-keys" && len(key) > 250 {
+		key = key[:250]
+	}
+	e := entry{v: bytes.Clone(v)}
+	if s.fault == "keeps-slice" {
+		e.v = v
+	}
+	if p.TTL > 0 {
+		e.exp = time.Now().Add(p.TTL)
+	}
+	seq.Lock()
+	seq.n++
+	e.seq = seq.n
+	seq.Unlock()
+	s.m[key] = e
+	return nil
+}
+
+func (s *mapStorage) Remove(ctx context.Context, keys ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.fault != "usable-after-close" {
+		return storage.ErrClosed
+	}
+	for _, k := range keys {
+		delete(s.m, k)
+	}
+	return nil
+}
+
+func (s *mapStorage) Scan(ctx context.Context, prefix string, fn func(storage.KeyInfo) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed && s.fault != "usable-after-close" {
+		s.mu.Unlock()
+		return storage.ErrClosed
+	}
+	var infos []storage.KeyInfo
+	for k := range s.m {
+		e, ok := s.liveLocked(k)
+		if ok && (strings.HasPrefix(k, prefix) || s.fault == "scan-ignores-prefix") {
+			infos = append(infos, storage.KeyInfo{Key: k, Size: int64(len(e.v)), ExpiresAt: e.exp, Seq: e.seq})
+		}
+	}
+	s.mu.Unlock()
+	for _, ki := range infos {
+		if err := fn(ki); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *mapStorage) DeletePrefix(ctx context.Context, prefix string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.fault != "usable-after-close" {
+		return storage.ErrClosed
+	}
+	for k := range s.m {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.m, k)
+		}
+	}
+	return nil
+}
+
+func (s *mapStorage) View(ctx context.Context, key string, fn func([]byte) error) error {
+	s.mu.Lock()
+	if s.closed && s.fault != "usable-after-close" {
+		s.mu.Unlock()
+		return storage.ErrClosed
+	}
+	e, ok := s.liveLocked(key)
+	s.mu.Unlock()
+	if !ok {
+		return storage.ErrNotFound
+	}
+	return fn(e.v)
+}
+
+func (s *mapStorage) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+func TestRunCorrect(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Storage { return newMap("") })
+}
