@@ -5,6 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/gecaso/gecaso/storage"
 	"github.com/gecaso/gecaso/storage/storagetest"
+	"github.com/google/go-cmp/cmp"
 )
 
 // mapStorage is the simplest correct storage with every optional
@@ -104,6 +109,9 @@ func (s *mapStorage) Remove(ctx context.Context, keys ...string) error {
 	if s.closed && s.fault != "usable-after-close" {
 		return storage.ErrClosed
 	}
+	if len(keys) == 0 && s.fault == "remove-needs-keys" {
+		return errors.New("mapstorage: remove: no keys") // as Redis DEL does
+	}
 	for _, k := range keys {
 		delete(s.m, k)
 	}
@@ -172,4 +180,58 @@ func (s *mapStorage) Close() error {
 
 func TestRunCorrect(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Storage { return newMap("") })
+}
+
+// faultEnv names the fault TestFaultyChild injects; the child runs only
+// when TestRunNoticesFaults sets it.
+const faultEnv = "GECASO_STORAGETEST_FAULT"
+
+// TestFaultyChild runs the suite against a storage with the fault named in
+// $GECASO_STORAGETEST_FAULT, in a child process started by
+// TestRunNoticesFaults, so that the failures it must report do not fail
+// this test binary.
+func TestFaultyChild(t *testing.T) {
+	fault := os.Getenv(faultEnv)
+	if fault == "" {
+		t.Skip("run by TestRunNoticesFaults")
+	}
+	storagetest.Run(t, func(t *testing.T) storage.Storage { return newMap(fault) })
+}
+
+// TestRunNoticesFaults shows that the suite can fail: each fault makes
+// exactly the checks that cover it fail.
+func TestRunNoticesFaults(t *testing.T) {
+	tests := []struct {
+		give string
+		want []string // the subtests that must fail, and no others
+	}{
+		{give: "wrapped-miss", want: []string{"get-absent"}},
+		{give: "keeps-slice", want: []string{"ownership"}},
+		{give: "lends-on-get", want: []string{"ownership"}},
+		{give: "remove-needs-keys", want: []string{"remove-absent"}},
+		{give: "truncates-keys", want: []string{"keys"}},
+		{give: "scan-ignores-prefix", want: []string{"scanner"}},
+		{give: "usable-after-close", want: []string{"close-concurrent", "closer"}},
+		{give: "ignores-ttl", want: []string{"ttl"}}, // waits out the 5 s slack
+	}
+	failLine := regexp.MustCompile(`(?m)^\s*--- FAIL: TestFaultyChild/(\S+)`)
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFaultyChild$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), faultEnv+"="+tt.give)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed a storage with the fault %q:\n%s", tt.give, out)
+			}
+			var got []string
+			for _, m := range failLine.FindAllStringSubmatch(string(out), -1) {
+				got = append(got, m[1])
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("failed checks for the fault %q (-want +got):\n%s\n%s", tt.give, diff, out)
+			}
+		})
+	}
 }
