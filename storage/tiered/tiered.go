@@ -13,7 +13,9 @@
 // Func.Forget, a Purge) therefore reach this process within the L1 TTL.
 //
 // L1 must honour [storage.Params.TTL] (memory, lru and badger do): that is
-// how entries leave it.
+// how entries leave it. Values that are not gecaso entries (raw bytes
+// written through Set by other code) are copied into L1 only by Set, which
+// knows their TTL, never when read from L2.
 package tiered
 
 import (
@@ -82,9 +84,10 @@ func New(l1, l2 storage.Storage, opts ...Option) *Storage {
 
 // Get returns the value from L1 when it holds key, otherwise from L2, and
 // then copies it into L1 for the rest of its lifetime, capped by the L1
-// TTL. The lifetime is read from the gecaso envelope in the value; a value
-// that is not an envelope (written by other code) stays in L1 for the L1
-// TTL. A miss in both is [storage.ErrNotFound], unwrapped.
+// TTL. The lifetime is read from the gecaso envelope in the value. A value
+// that is not an envelope (written by other code) is not copied: its
+// remaining lifetime is unknown, and L1 must not keep it past its expiry in
+// L2. A miss in both is [storage.ErrNotFound], unwrapped.
 //
 // An L1 failure other than a miss is passed over: L2 answers. A failure of
 // L2 is returned; the slice returned belongs to the caller.
@@ -119,11 +122,14 @@ func (s *Storage) getL2(ctx context.Context, key string, err1 error) ([]byte, er
 }
 
 // fillTTL returns how long L1 may keep v, read from L2 at now: the rest of
-// the entry's lifetime when v is a gecaso envelope, capped by the L1 TTL.
-// ok is false when the envelope says the entry has expired.
+// the entry's lifetime, read from its gecaso envelope, capped by the L1
+// TTL. ok is false when v is no envelope or the entry has expired.
 func (s *Storage) fillTTL(v []byte, now time.Time) (ttl time.Duration, ok bool) {
 	var env codec.Envelope
-	if codec.DecodeEnvelope(v, &env) != nil || env.ExpiresAt.IsZero() {
+	if codec.DecodeEnvelope(v, &env) != nil {
+		return 0, false
+	}
+	if env.ExpiresAt.IsZero() {
 		return s.l1TTL, true
 	}
 	left := env.ExpiresAt.Sub(now)

@@ -54,12 +54,6 @@ func TestGetFillsL1(t *testing.T) {
 			l1TTL:   5 * time.Second,
 			wantMin: 5 * time.Second, wantMax: 5 * time.Second,
 		},
-		{
-			name:    "bytes that are no envelope",
-			give:    func(t *testing.T) []byte { return []byte("raw") },
-			l1TTL:   7 * time.Second,
-			wantMin: 7 * time.Second, wantMax: 7 * time.Second,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,15 +84,35 @@ func TestGetFillsL1(t *testing.T) {
 	}
 }
 
-func TestGetExpiredEnvelopeIsNotFilled(t *testing.T) {
-	l1, l2 := faulty.New(nil), faulty.New(nil)
-	l2.Put("k", envelope(t, time.Now().Add(-time.Second)))
-	s := tiered.New(l1, l2)
-	if _, err := s.Get(context.Background(), "k"); err != nil {
-		t.Fatal(err)
+// TestGetDoesNotFill checks that L1 is not given what it could keep past
+// the entry's expiry.
+func TestGetDoesNotFill(t *testing.T) {
+	tests := []struct {
+		name string
+		give func(t *testing.T) []byte
+	}{
+		{"an expired entry", func(t *testing.T) []byte { return envelope(t, time.Now().Add(-time.Second)) }},
+		{"bytes that are no envelope", func(t *testing.T) []byte { return []byte("raw") }},
+		{"a corrupt envelope", func(t *testing.T) []byte {
+			b := envelope(t, time.Now().Add(time.Hour))
+			b[len(b)-1] ^= 1
+			return b
+		}},
 	}
-	if n := l1.Count(faulty.Set); n != 0 {
-		t.Errorf("an expired entry was copied into L1 (%d Sets)", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l1, l2 := faulty.New(nil), faulty.New(nil)
+			want := tt.give(t)
+			l2.Put("k", want)
+			s := tiered.New(l1, l2)
+			got, err := s.Get(context.Background(), "k")
+			if err != nil || !bytes.Equal(want, got) {
+				t.Fatalf("Get = %q, %v; want L2's value", got, err)
+			}
+			if n := l1.Count(faulty.Set); n != 0 {
+				t.Errorf("copied into L1 (%d Sets)", n)
+			}
+		})
 	}
 }
 
@@ -233,16 +247,17 @@ func TestRemoveReachesBoth(t *testing.T) {
 
 func TestViewWithoutL1Viewer(t *testing.T) {
 	l1, l2 := faulty.New(nil), faulty.New(nil)
-	l2.Put("k", []byte("v"))
+	want := envelope(t, time.Time{})
+	l2.Put("k", want)
 	s := tiered.New(l1, l2)
 	ctx := context.Background()
 	for range 2 { // from L2, then from L1
-		var got string
-		if err := s.View(ctx, "k", func(v []byte) error { got = string(v); return nil }); err != nil {
+		var got []byte
+		if err := s.View(ctx, "k", func(v []byte) error { got = bytes.Clone(v); return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if got != "v" {
-			t.Errorf("View lent %q, want \"v\"", got)
+		if !bytes.Equal(want, got) {
+			t.Errorf("View lent %q, want %q", got, want)
 		}
 	}
 	if n := l2.Count(faulty.Get); n != 1 {
