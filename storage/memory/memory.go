@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gecaso/gecaso/storage"
 )
@@ -26,9 +27,9 @@ const numShards = 64
 // [Storage.Close] every method returns [storage.ErrClosed].
 type Storage struct {
 	seed   maphash.Seed
-	base   time.Time     // expiry times are kept as monotonic offsets from base
-	seq    atomic.Uint64 // last Seq given to a write
+	base   time.Time // expiry times are kept as monotonic offsets from base
 	shards [numShards]shard
+	seq    atomic.Uint64 // last Seq given to a write; after the shards' padding, away from what reads touch
 
 	stop      chan struct{} // closed by Close to stop the sweeper
 	done      chan struct{} // closed by the sweeper when it exits; nil without one
@@ -40,7 +41,11 @@ type shard struct {
 	mu       sync.RWMutex     // guards m and expiring
 	m        map[string]entry // nil once the storage is closed
 	expiring int              // entries of m with a TTL, so the sweeper can skip the shard
-	_        [64]byte         // keeps the locks of neighbouring shards on different cache lines
+
+	// Pads the shard to 128 bytes, so that a lock taken on one core does
+	// not evict its neighbour's from another core's cache (CPUs fetch
+	// cache lines in pairs).
+	_ [128 - unsafe.Sizeof(sync.RWMutex{}) - 16]byte
 }
 
 // entry is a stored value. The value slice is never modified after Set
