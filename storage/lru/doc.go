@@ -1,0 +1,24 @@
+// Package lru bounds any storage to its least recently used keys: by
+// count, and optionally by bytes.
+//
+//	s := lru.New(nil, 10_000) // over a new memory.Storage
+//	defer s.Close()
+//	f := gecaso.Cached(s, fetchUser)
+//
+// The order is exact: every Set, Get hit and View hit makes its key the
+// most recently used, and when a write passes a bound the least recently
+// used keys are evicted, which removes them from the inner storage too.
+// The order lives in index.go, a list threaded through a slice with a map
+// beside it, so that a hit moves four positions under one mutex and
+// allocates nothing; the inner storage is read and written without the
+// lock, and evicted keys are removed after it is released.
+//
+// Over a persistent storage (Badger) or a shared one, New indexes the
+// keys the storage already holds, oldest first by [storage.KeyInfo.Seq],
+// and evicts down to the bounds, so that the bound holds across restarts.
+// See [New] for the order.
+//
+// The index may count a key that has left the inner storage behind the
+// lru's back (expired, removed by another process) until a Get misses it
+// or it is evicted; it never leaves a key it stored uncounted.
+package lru
