@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gecaso/gecaso"
 	"github.com/gecaso/gecaso/storage"
 )
 
@@ -23,7 +24,8 @@ import (
 // directory, and checks what survived: every entry read must be exactly a
 // value the child wrote, and every write the child had acknowledged must be
 // there (without sync writes too: the operating system keeps the pages of a
-// killed process).
+// killed process). One of the child's goroutines writes through gecaso, and
+// its acknowledged results must be hits after the crash.
 
 const (
 	crashDirEnv  = "GECASO_BADGER_CRASH_DIR"
@@ -67,7 +69,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
 		n, bad := 0, 0
-		err = s.Scan(ctx, "", func(ki storage.KeyInfo) error {
+		err = s.Scan(ctx, "r", func(ki storage.KeyInfo) error {
 			v, err := s.Get(ctx, ki.Key)
 			if err != nil {
 				return fmt.Errorf("Get(%s) of a scanned key: %w", ki.Key, err)
@@ -86,6 +88,9 @@ func TestCrash(t *testing.T) {
 		}
 		lost := 0
 		for w, last := range acked {
+			if w == coreWorker {
+				continue
+			}
 			for i := 0; i <= last; i++ {
 				k := crashKey(round, w, i)
 				v, err := s.Get(ctx, k)
@@ -101,11 +106,44 @@ func TestCrash(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("round %d (sync writes %v): %d entries read back, %d wrong, %d acknowledged lost", round, sync, n, bad, lost)
+		// Results memoized through gecaso: every acknowledged one must be a
+		// hit with the right value.
+		recomputed := 0
+		coreAcked, ok := acked[coreWorker]
+		if !ok {
+			coreAcked = -1 // reported nothing
+		}
+		f := gecaso.Cached(s, func(ctx context.Context, a crashArg) ([]byte, error) {
+			recomputed++
+			return crashFn(ctx, a)
+		}, gecaso.WithName("crash.fn"))
+		for i := 0; i <= coreAcked; i++ {
+			a := crashArg{Round: round, N: i}
+			v, err := f.Call(ctx, a)
+			want, _ := crashFn(ctx, a)
+			if err != nil || !bytes.Equal(v, want) {
+				t.Errorf("round %d: Call(%v) = %d bytes, %v; want the %d bytes fn returns", round, a, len(v), err, len(want))
+			}
+		}
+		if recomputed > 0 {
+			t.Errorf("round %d: %d of %d acknowledged results computed again after the crash", round, recomputed, coreAcked+1)
+		}
+		t.Logf("round %d (sync writes %v): %d entries read back, %d wrong, %d acknowledged lost, %d memoized results checked",
+			round, sync, n, bad, lost, coreAcked+1)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// coreWorker numbers the child's goroutine that writes through gecaso.
+const coreWorker = crashWorkers
+
+type crashArg struct{ Round, N int }
+
+// crashFn is the memoized function of the crash test.
+func crashFn(_ context.Context, a crashArg) ([]byte, error) {
+	return crashValue(fmt.Sprint(a), 1+a.N%5000), nil
 }
 
 func crashKey(round, worker, i int) string {
@@ -197,6 +235,23 @@ func TestCrashChild(t *testing.T) {
 			}
 		}()
 	}
+	go func() {
+		// The same through gecaso: acknowledged once Call returns, which is
+		// after its result was stored.
+		ctx := context.Background()
+		f := gecaso.Cached(s, crashFn, gecaso.WithName("crash.fn"), gecaso.WithErrorHandler(func(err error) {
+			lines <- fmt.Sprintf("error %v", err)
+		}))
+		for i := 0; ; i++ {
+			if _, err := f.Call(ctx, crashArg{Round: round, N: i}); err != nil {
+				lines <- fmt.Sprintf("error %v", err)
+				return
+			}
+			if i%10 == 0 {
+				lines <- fmt.Sprintf("acked %d %d", coreWorker, i)
+			}
+		}
+	}()
 	for l := range lines {
 		// One writer of stdout; each line is written whole.
 		fmt.Println(l)
