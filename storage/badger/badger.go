@@ -373,7 +373,8 @@ func wrapWrite(op, key string, err error) error {
 // prefix is empty), in byte order of the keys, reading keys only. KeyInfo.Size
 // is Badger's estimate of the value's size; ExpiresAt is Badger's
 // whole-second expiry (zero when none); Seq is the commit version, which
-// orders writes. Scan sees a snapshot taken when it starts. It stops with
+// orders writes and keeps growing across restarts (concurrent Sets committed
+// together share one). Scan sees a snapshot taken when it starts. It stops with
 // fn's error, or with ctx.Err() when ctx is done. fn may call the Storage's
 // other methods, but not Close.
 func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyInfo) error) error {
