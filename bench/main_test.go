@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	redisAddr = addr
 	code := m.Run()
 	releaseFixture()
+	if n := StorageErrors.Load(); n > 0 {
+		fmt.Fprintf(os.Stderr, "bench: gecaso reported %d storage errors; its figures include failed cache reads or writes\n", n)
+	}
 	if stop != nil {
 		stop()
 	}

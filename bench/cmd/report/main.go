@@ -4,7 +4,7 @@
 //
 // Run it inside bench/:
 //
-//	go run ./cmd/report                 # the full suite, -count 5
+//	go run ./cmd/report                 # the full suite, -count 6
 //	go run ./cmd/report -count 10 -benchtime 1s
 //	go run ./cmd/report -bench 'Hit$' -count 3 -large=false
 //	go run ./cmd/report -from results.txt   # rewrite the docs from a saved run
@@ -32,7 +32,7 @@ import (
 
 func main() {
 	var o options
-	flag.IntVar(&o.count, "count", 5, "runs of each benchmark (go test -count)")
+	flag.IntVar(&o.count, "count", 6, "runs of each benchmark (go test -count)")
 	flag.StringVar(&o.benchtime, "benchtime", "300ms", "time or iterations per run (go test -benchtime)")
 	flag.StringVar(&o.bench, "bench", ".", "benchmarks to run (go test -bench)")
 	flag.BoolVar(&o.large, "large", true, "also measure a million resident entries (slow to fill)")
