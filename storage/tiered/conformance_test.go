@@ -9,6 +9,8 @@ import (
 	"github.com/gecaso/gecaso/internal/redistest"
 	"github.com/gecaso/gecaso/storage"
 	"github.com/gecaso/gecaso/storage/badger"
+	"github.com/gecaso/gecaso/storage/lru"
+	"github.com/gecaso/gecaso/storage/memory"
 	"github.com/gecaso/gecaso/storage/redis"
 	"github.com/gecaso/gecaso/storage/storagetest"
 	"github.com/gecaso/gecaso/storage/tiered"
@@ -36,22 +38,24 @@ func redisStorages(t *testing.T) func() storage.Storage {
 }
 
 func TestConformance(t *testing.T) {
-	// Badger keeps expiry in whole seconds.
-	coarse := storagetest.WithTTLGranularity(time.Second)
-
-	t.Run("redis/badger", func(t *testing.T) {
-		newRedis := redisStorages(t)
+	t.Run("lru-memory/memory", func(t *testing.T) {
 		storagetest.Run(t, func(t *testing.T) storage.Storage {
-			return tiered.New(newRedis(), openBadger(t), tiered.WithClose())
-		}, coarse)
+			return tiered.New(newL1(t), memory.New(), tiered.WithClose())
+		})
 	})
-	t.Run("badger/redis", func(t *testing.T) {
+	t.Run("lru-memory/badger", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) storage.Storage {
+			return tiered.New(newL1(t), openBadger(t), tiered.WithClose())
+		}, storagetest.WithTTLGranularity(time.Second)) // Badger keeps whole seconds
+	})
+	t.Run("lru-memory/redis", func(t *testing.T) {
 		newRedis := redisStorages(t)
 		storagetest.Run(t, func(t *testing.T) storage.Storage {
-			return tiered.New(openBadger(t), newRedis(), tiered.WithClose())
-		}, coarse)
+			return tiered.New(newL1(t), newRedis(), tiered.WithClose())
+		})
 	})
 }
 
-// newL1 returns a first tier for the tests, closed by tiered's WithClose.
-func newL1(t *testing.T) storage.Storage { return openBadger(t) }
+// newL1 returns the usual first tier, an LRU over memory, which tiered's
+// WithClose closes.
+func newL1(t *testing.T) storage.Storage { return lru.New(nil, 10_000) }

@@ -204,11 +204,12 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 	}
 	var err1 error
 	if s.viewer != nil {
-		var called bool
-		err1 = s.viewer.View(ctx, key, func(v []byte) error {
-			called = true
-			return fn(v)
-		})
+		vc := viewCalls.Get().(*viewCall)
+		vc.fn, vc.called = fn, false
+		err1 = s.viewer.View(ctx, key, vc.call)
+		called := vc.called
+		vc.fn = nil
+		viewCalls.Put(vc)
 		if called || err1 == nil {
 			return err1
 		}
@@ -224,6 +225,24 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 	}
 	return fn(v)
 }
+
+// viewCall passes a View to the caller's fn and records that it did, so
+// that an L1 miss can be told from fn's own error. It is pooled, with its
+// call bound once, so that a View through L1 allocates nothing.
+type viewCall struct {
+	fn     func([]byte) error
+	called bool
+	call   func([]byte) error // calls fn, sets called
+}
+
+var viewCalls = sync.Pool{New: func() any {
+	vc := new(viewCall)
+	vc.call = func(v []byte) error {
+		vc.called = true
+		return vc.fn(v)
+	}
+	return vc
+}}
 
 // Scan lists the keys of L2, the authority; it returns
 // [storage.ErrNotSupported] when L2 is not a [storage.Scanner]. Keys only
