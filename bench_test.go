@@ -1,0 +1,135 @@
+package gecaso_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gecaso/gecaso"
+	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/lru"
+	"github.com/gecaso/gecaso/storage/memory"
+)
+
+// user is a small struct result, like a row from a query.
+type user struct {
+	Name  string
+	Roles []int
+}
+
+func newUser(_ context.Context, k userKey) (user, error) {
+	return user{Name: "user-" + strconv.Itoa(k.ID) + "-" + k.Lang, Roles: []int{1, 2, 3}}, nil
+}
+
+var benchStorages = []struct {
+	name string
+	new  func() storage.Storage
+}{
+	{"memory", func() storage.Storage { return memory.New() }},
+	{"lru", func() storage.Storage { return lru.New(nil, 1<<20) }},
+}
+
+func closeStorage(b *testing.B, s storage.Storage) {
+	b.Cleanup(func() {
+		if c, ok := s.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	})
+}
+
+func BenchmarkCall(b *testing.B) {
+	ctx := context.Background()
+	for _, bs := range benchStorages {
+		name, newStorage := bs.name, bs.new
+		b.Run(name+"/hit-int", func(b *testing.B) {
+			s := newStorage()
+			closeStorage(b, s)
+			f := gecaso.Cached(s, square2)
+			f.Call(ctx, 12345)
+			b.ReportAllocs()
+			for b.Loop() {
+				f.Call(ctx, 12345)
+			}
+		})
+		b.Run(name+"/hit-struct", func(b *testing.B) {
+			s := newStorage()
+			closeStorage(b, s)
+			f := gecaso.Cached(s, newUser)
+			k := userKey{ID: 42, Lang: "en"}
+			f.Call(ctx, k)
+			b.ReportAllocs()
+			for b.Loop() {
+				f.Call(ctx, k)
+			}
+		})
+		b.Run(name+"/hit-int-parallel", func(b *testing.B) {
+			s := newStorage()
+			closeStorage(b, s)
+			f := gecaso.Cached(s, square2)
+			for i := range 1024 {
+				f.Call(ctx, i)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					f.Call(ctx, i&1023)
+					i++
+				}
+			})
+		})
+		b.Run(name+"/miss-int", func(b *testing.B) {
+			s := newStorage()
+			closeStorage(b, s)
+			f := gecaso.Cached(s, square2, gecaso.WithTTL(time.Hour))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				f.Call(ctx, i)
+				i++
+			}
+		})
+		b.Run(name+"/miss-int-parallel", func(b *testing.B) {
+			s := newStorage()
+			closeStorage(b, s)
+			f := gecaso.Cached(s, square2, gecaso.WithTTL(time.Hour))
+			var next atomicCounter
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					f.Call(ctx, next.add())
+				}
+			})
+		})
+	}
+	b.Run("near/hit-int", func(b *testing.B) {
+		f := gecaso.Cached(memory.New(), square2, gecaso.WithNearCache(1024, time.Minute))
+		f.Call(ctx, 12345)
+		b.ReportAllocs()
+		for b.Loop() {
+			f.Call(ctx, 12345)
+		}
+	})
+	b.Run("near/hit-struct", func(b *testing.B) {
+		f := gecaso.Cached(memory.New(), newUser, gecaso.WithNearCache(1024, time.Minute))
+		k := userKey{ID: 42, Lang: "en"}
+		f.Call(ctx, k)
+		b.ReportAllocs()
+		for b.Loop() {
+			f.Call(ctx, k)
+		}
+	})
+	b.Run("key/int", func(b *testing.B) {
+		f := gecaso.Cached(memory.New(), square2)
+		b.ReportAllocs()
+		for b.Loop() {
+			f.Key(12345)
+		}
+	})
+}
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) add() int { return int(c.n.Add(1)) }
