@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +84,54 @@ func TestStartSentinel(t *testing.T) {
 	got, err := s.Master.Client().Get(ctx, "k").Result()
 	if err != nil || got != "v" {
 		t.Fatalf("get from the master: got %q, %v; want \"v\"", got, err)
+	}
+}
+
+// recorder stands in for a test: it records Skip and Fatal messages and
+// ends its goroutine as they do.
+type recorder struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Skip(args ...any) {
+	r.skipped = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestMissingRedisServer(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no redis-server there
+	tests := []struct {
+		give        string // GECASO_REQUIRE_REDIS
+		wantSkipped bool
+	}{
+		{give: "", wantSkipped: true},
+		{give: "1", wantSkipped: false},
+	}
+	for _, tt := range tests {
+		t.Run("require="+tt.give, func(t *testing.T) {
+			t.Setenv(redistest.RequireEnv, tt.give)
+			r := &recorder{TB: t}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				redistest.Start(r)
+				t.Error("Start returned without redis-server on PATH")
+			}()
+			<-done
+			if got := r.skipped != ""; got != tt.wantSkipped {
+				t.Errorf("skipped = %v (%q), fatal %q; want skipped %v", got, r.skipped, r.fatal, tt.wantSkipped)
+			}
+			if msg := r.skipped + r.fatal; !strings.Contains(msg, "redis-server not on PATH") {
+				t.Errorf("message %q does not say that redis-server is missing", msg)
+			}
+		})
 	}
 }
