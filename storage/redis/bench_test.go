@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -139,35 +140,40 @@ func BenchmarkHit(b *testing.B) {
 
 // BenchmarkParallelHit measures hit throughput through gecaso with more
 // and more concurrent callers (parallelism x GOMAXPROCS goroutines) sharing
-// one client: it grows while the connection pool and the server keep up.
+// one client, and with 32 callers and connection pools of different sizes:
+// throughput grows while the pool and the server keep up.
 func BenchmarkParallelHit(b *testing.B) {
 	srv := redistest.Start(b)
 	ctx := context.Background()
-	for _, p := range []int{1, 2, 4, 8, 16} {
-		b.Run(fmt.Sprintf("redis/parallelism=%d", p), func(b *testing.B) {
-			opts := srv.Options()
-			opts.PoolSize = 64
-			c := goredis.NewClient(opts)
-			b.Cleanup(func() { _ = c.Close() })
-			s := newStorage(b, c)
-			f := gecaso.Cached(s, fetchUser, gecaso.WithName("fetchUser"))
-			for id := range 64 {
-				if _, err := f.Call(ctx, id); err != nil {
-					b.Fatal(err)
-				}
+	run := func(b *testing.B, parallelism, poolSize int) {
+		opts := srv.Options()
+		opts.PoolSize = poolSize
+		c := goredis.NewClient(opts)
+		b.Cleanup(func() { _ = c.Close() })
+		f := gecaso.Cached(newStorage(b, c), fetchUser, gecaso.WithName("fetchUser"))
+		for id := range 64 {
+			if _, err := f.Call(ctx, id); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportAllocs()
-			b.SetParallelism(p)
-			b.RunParallel(func(pb *testing.PB) {
-				id := 0
-				for pb.Next() {
-					if _, err := f.Call(ctx, id%64); err != nil {
-						b.Error(err)
-						return
-					}
-					id++
+		}
+		b.ReportAllocs()
+		b.SetParallelism(parallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			id := 0
+			for pb.Next() {
+				if _, err := f.Call(ctx, id%64); err != nil {
+					b.Error(err)
+					return
 				}
-			})
+				id++
+			}
 		})
+	}
+	for _, p := range []int{1, 2, 4, 8, 16} {
+		b.Run(fmt.Sprintf("redis/parallelism=%d", p), func(b *testing.B) { run(b, p, 64) })
+	}
+	procs := runtime.GOMAXPROCS(0)
+	for _, pool := range []int{1, 2, 4, 8, 32} {
+		b.Run(fmt.Sprintf("redis/callers=32/pool=%d", pool), func(b *testing.B) { run(b, max(1, 32/procs), pool) })
 	}
 }
