@@ -580,13 +580,19 @@ func decodeSlice(t reflect.Type, elem *decInfo) decFunc {
 		if err := d.spend(n, size); err != nil {
 			return err
 		}
-		s := reflect.MakeSlice(t, n, n)
+		if n == 0 {
+			v.Set(reflect.MakeSlice(t, 0, 0)) // empty, not nil
+			return nil
+		}
+		// Grow allocates only the backing array; MakeSlice followed by Set
+		// would also allocate a slice header.
+		v.Grow(n)
+		v.SetLen(n)
 		for i := range n {
-			if err := elem.fn(d, s.Index(i)); err != nil {
+			if err := elem.fn(d, v.Index(i)); err != nil {
 				return err
 			}
 		}
-		v.Set(s)
 		return nil
 	}
 }
