@@ -13,10 +13,16 @@
 // SCAN, on every master of a Cluster, never KEYS), [storage.Locker] (for
 // gecaso.WithLock) and io.Closer.
 //
-// Contexts: every method passes its ctx to go-redis. For a deadline to cut
-// a read from a stalled server the client must be made with
-// ContextTimeoutEnabled: true; [DefaultOptions] sets it, with no retries and
-// short timeouts.
+// Contexts: every method passes its ctx to go-redis, and returns an error
+// matching ctx.Err() when ctx ends first (at once for an already cancelled
+// ctx). For a deadline to cut a read from a stalled server the client must
+// be made with ContextTimeoutEnabled: true; [DefaultOptions] sets it, with
+// no retries and short timeouts.
+//
+// gecaso's Func.Purge uses DeletePrefix, which walks the whole keyspace
+// with SCAN: its cost grows with every key on the server. To drop a
+// function's results often, bump gecaso.WithVersion instead: old entries
+// are no longer read and expire by their TTL.
 //
 // Redis defaults to the noeviction policy: a full server refuses writes
 // (an OOM error), which Set returns and gecaso reports without failing the
@@ -28,6 +34,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +63,7 @@ var (
 	_ storage.Scanner       = (*Storage)(nil)
 	_ storage.PrefixDeleter = (*Storage)(nil)
 	_ storage.Locker        = (*Storage)(nil)
+	_ io.Closer             = (*Storage)(nil)
 )
 
 // New returns a Storage over client, which may be a single-server,
