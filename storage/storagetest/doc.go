@@ -46,8 +46,9 @@
 //     storages complete the call; Badger and Redis return the error.
 //   - Set accepts any [storage.Params.Extra] without panicking or
 //     modifying it.
-//   - Under concurrent Get, Set, Remove and View on overlapping keys (run
-//     it with -race), every value read is one written whole for that key.
+//   - Under concurrent Get, Set, Remove, View and Scan on overlapping keys
+//     (run it with -race), every value read is one written whole for that
+//     key.
 //   - The optional interfaces the storage implements behave as documented
 //     in package storage: [storage.Scanner] reports exactly the live keys
 //     with a prefix (glob characters in a prefix are literal), returns

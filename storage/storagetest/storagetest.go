@@ -602,6 +602,7 @@ func checkConcurrent(t *testing.T, s storage.Storage, c config) {
 		keys[i] = fmt.Sprintf("load/%d", i)
 	}
 	viewer, _ := s.(storage.Viewer)
+	scanner, _ := s.(storage.Scanner)
 	var failures atomic.Int32
 	fail := func(format string, args ...any) {
 		if failures.Add(1) <= 10 {
@@ -618,6 +619,18 @@ func checkConcurrent(t *testing.T, s storage.Storage, c config) {
 					return
 				}
 				key := keys[r.IntN(nkeys)]
+				if g == 0 && scanner != nil && i%200 == 0 {
+					// Scans racing writes report only keys of the load.
+					err := scanner.Scan(ctx, "load/", func(ki storage.KeyInfo) error {
+						if !slices.Contains(keys, ki.Key) {
+							fail("Scan(\"load/\") reported %s, a key never written", showKey(ki.Key))
+						}
+						return nil
+					})
+					if err != nil && !errors.Is(err, storage.ErrNotSupported) {
+						fail("Scan(\"load/\") during the load: %v", err)
+					}
+				}
 				switch op := r.IntN(10); {
 				case op < 4:
 					v, err := s.Get(ctx, key)
