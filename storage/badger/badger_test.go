@@ -168,6 +168,7 @@ func TestExpiresAt(t *testing.T) {
 // zero), and the entry goes away no earlier than its TTL and no later than
 // the TTL rounded up to a second (plus polling slack).
 func TestTTL(t *testing.T) {
+	t.Parallel() // slow; overlaps its waits with other tests
 	modes(t, func(t *testing.T, s *Storage) {
 		ctx := context.Background()
 		const ttl = 300 * time.Millisecond
@@ -333,6 +334,7 @@ func TestDeletePrefix(t *testing.T) {
 // TestDeletePrefixConcurrentWrites: writes racing a DeletePrefix either
 // succeed or fail with ErrBusy, never anything else, and never hang.
 func TestDeletePrefixConcurrentWrites(t *testing.T) {
+	t.Parallel() // slow; overlaps its waits with other tests
 	s := openT(t)
 	ctx := context.Background()
 	for i := range 20000 {
@@ -504,6 +506,7 @@ func TestSetLeavesQueue(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
+	t.Parallel() // slow; overlaps its waits with other tests
 	ctx := context.Background()
 	t.Run("memory at threshold", func(t *testing.T) {
 		s := openMemT(t)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel() // slow; overlaps its waits with other tests
 	t.Run("disk", func(t *testing.T) {
 		storagetest.Run(t, func(t *testing.T) storage.Storage {
 			s, err := Open(t.TempDir(), WithGCInterval(-1))

@@ -47,6 +47,7 @@ func checkCrashValue(key string, v []byte) bool {
 }
 
 func TestCrash(t *testing.T) {
+	t.Parallel() // slow; overlaps its waits with other tests
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}

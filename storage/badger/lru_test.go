@@ -16,6 +16,7 @@ import (
 // write order (Seq is Badger's commit version, which keeps growing across
 // restarts), and evicts down to the bound.
 func TestLRUBoundAcrossRestarts(t *testing.T) {
+	t.Parallel() // slow; overlaps its waits with other tests
 	dir := t.TempDir()
 	ctx := context.Background()
 	const bound = 1000
