@@ -63,11 +63,11 @@ type Storage struct {
 	cfg  config
 	gate gate
 
-	writes  chan *writeReq // Sets waiting for the writer; unbuffered
-	stop    chan struct{}  // closed by Close to stop the writer and the GC loop
-	stopGC  context.CancelFunc
-	loops   sync.WaitGroup // the writer and the GC loop
-	reclaim chan struct{}  // capacity 1: held while a Reclaim runs
+	writes  chan *writeReq     // Sets waiting for the writer; unbuffered
+	stop    chan struct{}      // closed by Close to stop the writer
+	stopGC  context.CancelFunc // cancels the GC loop and any pass it is in
+	loops   sync.WaitGroup     // the writer and the GC loop
+	reclaim chan struct{}      // capacity 1: held while a Reclaim runs
 
 	closeOnce sync.Once
 	closeErr  error
