@@ -447,7 +447,11 @@ func (f *Func[A, V]) awaitLock(ctx context.Context, key string) (v V, expires ti
 	for {
 		unlock, acquired, err := f.locker.TryLock(ctx, key, ttl)
 		if err != nil {
-			f.report("lock", key, err)
+			// A wrapper whose inner storage cannot lock is not a failure:
+			// within one process the flight already shares the run.
+			if !errors.Is(err, storage.ErrNotSupported) {
+				f.report("lock", key, err)
+			}
 			return v, expires, false, nil
 		}
 		st := f.getState()

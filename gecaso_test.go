@@ -828,3 +828,25 @@ func TestWithLock_holderDies(t *testing.T) {
 		}
 	})
 }
+
+// noLocker is a wrapper that offers TryLock but whose inner storage cannot
+// lock, as tiered over a storage without a Locker.
+type noLocker struct{ *faulty.Storage }
+
+func (noLocker) TryLock(context.Context, string, time.Duration) (func(context.Context) error, bool, error) {
+	return nil, false, fmt.Errorf("inner: %w", storage.ErrNotSupported)
+}
+
+func TestWithLock_notSupportedIsSilent(t *testing.T) {
+	var e errs
+	c := newCounter(square)
+	f := gecaso.Cached(noLocker{faulty.New(nil)}, c.call, gecaso.WithLock(time.Second), gecaso.WithErrorHandler(e.handle))
+	for range 3 {
+		if v, err := f.Call(context.Background(), 3); err != nil || v != 9 {
+			t.Fatalf("Call = %v, %v", v, err)
+		}
+	}
+	if c.total() != 1 || len(e.all()) != 0 {
+		t.Errorf("fn ran %d times (want 1), reported %v (want nothing)", c.total(), e.all())
+	}
+}
