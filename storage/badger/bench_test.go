@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/lru"
 )
 
 // Benchmarks. go test ./storage/badger -run '^$' -bench . -benchtime 2s
@@ -133,6 +134,23 @@ func BenchmarkBadger(b *testing.B) {
 					b.StartTimer()
 				}
 				b.ReportMetric(float64(diskUsage(b, dir))/float64(n), "disk-B/entry")
+			})
+			// Open with an LRU layer on top, which indexes every key at
+			// start so that its bound holds across restarts.
+			b.Run("open-lru", func(b *testing.B) {
+				for b.Loop() {
+					s, err := Open(dir, WithGCInterval(-1))
+					if err != nil {
+						b.Fatal(err)
+					}
+					l := lru.New(s, n)
+					b.StopTimer()
+					if got := l.Len(); got != n {
+						b.Fatalf("the LRU indexed %d of %d entries", got, n)
+					}
+					s.Close()
+					b.StartTimer()
+				}
 			})
 			s.Close()
 		})
