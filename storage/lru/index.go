@@ -6,31 +6,39 @@ import (
 )
 
 // index is the recency order of the keys the lru manages, with the size
-// each one counts for. It is a doubly linked list threaded through a slice
-// of nodes by position, plus a map from key to position: moving a key to
-// the front changes four positions and allocates nothing, and the nodes
-// hold no pointers but their keys, so the garbage collector has little to
-// scan. Removed nodes go on a free list and are reused.
+// each one counts for. It is a doubly linked list threaded through slices
+// by position, plus a map from key to position. Moving a key to the front
+// rewrites a few positions in links, a slice of 8-byte entries small
+// enough to stay in a CPU cache, and allocates nothing; the nodes hold no
+// pointers but their keys, so the garbage collector has little to scan.
+// Removed positions go on a free list and are reused.
 //
 // An index is not safe for concurrent use; the lru's mutex guards it. The
 // zero value is an empty index ready to use.
 type index struct {
-	nodes []node           // nodes[0] is the sentinel: its next is the newest node, its prev the oldest
-	pos   map[string]int32 // key -> position in nodes
-	free  int32            // first free node, chained through next; 0: none
-	bytes int64            // sum of the sizes of the listed nodes
+	// links[i] and nodes[i] describe position i. Position 0 is the
+	// sentinel: links[0].next is the newest position, links[0].prev the
+	// oldest.
+	links []link
+	nodes []node
+	pos   map[string]int32 // key -> position
+	free  int32            // first free position, chained through links[i].next; 0: none
+	bytes int64            // sum of the sizes of the listed keys
 }
 
-// node is one key in the order, or a free slot.
+// link places a position in the list.
+type link struct{ prev, next int32 }
+
+// node is the key at a position, or nothing for a free one.
 type node struct {
-	key        string
-	size       int64  // what the key counts for against the byte bound
-	gen        uint64 // the lru's write counter when the key was last put
-	prev, next int32
+	key  string
+	size int64  // what the key counts for against the byte bound
+	gen  uint64 // the lru's write counter when the key was last put
 }
 
 func (x *index) init() {
-	if x.nodes == nil {
+	if x.pos == nil {
+		x.links = make([]link, 1, 64)
 		x.nodes = make([]node, 1, 64)
 		x.pos = make(map[string]int32)
 	}
@@ -39,27 +47,27 @@ func (x *index) init() {
 // len returns the number of keys.
 func (x *index) len() int { return len(x.pos) }
 
-// unlink takes node i out of the list.
+// unlink takes position i out of the list.
 func (x *index) unlink(i int32) {
-	n := &x.nodes[i]
-	x.nodes[n.prev].next = n.next
-	x.nodes[n.next].prev = n.prev
+	l := x.links[i]
+	x.links[l.prev].next = l.next
+	x.links[l.next].prev = l.prev
 }
 
-// linkFront puts node i at the front, as the newest.
+// linkFront puts position i at the front, as the newest.
 func (x *index) linkFront(i int32) {
-	head := x.nodes[0].next
-	x.nodes[i].prev, x.nodes[i].next = 0, head
-	x.nodes[head].prev = i
-	x.nodes[0].next = i
+	head := x.links[0].next
+	x.links[i] = link{prev: 0, next: head}
+	x.links[head].prev = i
+	x.links[0].next = i
 }
 
-// linkBack puts node i at the back, as the oldest.
+// linkBack puts position i at the back, as the oldest.
 func (x *index) linkBack(i int32) {
-	tail := x.nodes[0].prev
-	x.nodes[i].prev, x.nodes[i].next = tail, 0
-	x.nodes[tail].next = i
-	x.nodes[0].prev = i
+	tail := x.links[0].prev
+	x.links[i] = link{prev: tail, next: 0}
+	x.links[tail].next = i
+	x.links[0].prev = i
 }
 
 // touch makes key the newest and reports whether it is listed.
@@ -68,24 +76,31 @@ func (x *index) touch(key string) bool {
 	if !ok {
 		return false
 	}
-	if x.nodes[0].next != i {
+	if x.links[0].next != i {
 		x.unlink(i)
 		x.linkFront(i)
 	}
 	return true
 }
 
-// alloc returns a free node holding key, size and gen, not linked yet.
+// has reports whether key is listed.
+func (x *index) has(key string) bool {
+	_, ok := x.pos[key]
+	return ok
+}
+
+// alloc returns a free position holding key, size and gen, not linked yet.
 func (x *index) alloc(key string, size int64, gen uint64) int32 {
 	x.init()
 	var i int32
 	if x.free != 0 {
 		i = x.free
-		x.free = x.nodes[i].next
+		x.free = x.links[i].next
 	} else {
 		if len(x.nodes) == math.MaxInt32 {
 			panic("gecaso/lru: more than 2^31 keys")
 		}
+		x.links = append(x.links, link{})
 		x.nodes = append(x.nodes, node{})
 		i = int32(len(x.nodes) - 1)
 	}
@@ -111,19 +126,19 @@ func (x *index) put(key string, size int64, gen uint64) {
 
 // putBack lists key as the oldest, unless it is listed already.
 func (x *index) putBack(key string, size int64, gen uint64) {
-	if _, ok := x.pos[key]; ok {
-		return
+	if !x.has(key) {
+		x.linkBack(x.alloc(key, size, gen))
 	}
-	x.linkBack(x.alloc(key, size, gen))
 }
 
-// release unlinks node i, forgets its key and frees it.
+// release unlinks position i, forgets its key and frees it.
 func (x *index) release(i int32) {
 	x.unlink(i)
 	n := &x.nodes[i]
 	delete(x.pos, n.key)
 	x.bytes -= n.size
-	*n = node{next: x.free}
+	*n = node{} // drops the key for the garbage collector
+	x.links[i] = link{next: x.free}
 	x.free = i
 }
 
@@ -163,26 +178,20 @@ type victim struct {
 // and appends them to victims, oldest first.
 func (x *index) evict(maxEntries int, maxBytes int64, victims []victim) []victim {
 	for len(x.pos) > 0 && (maxEntries > 0 && len(x.pos) > maxEntries || maxBytes > 0 && x.bytes > maxBytes) {
-		oldest := &x.nodes[x.nodes[0].prev]
-		victims = append(victims, victim{oldest.key, oldest.size})
-		x.release(x.nodes[0].prev)
+		oldest := x.links[0].prev
+		victims = append(victims, victim{x.nodes[oldest].key, x.nodes[oldest].size})
+		x.release(oldest)
 	}
 	return victims
-}
-
-// has reports whether key is listed.
-func (x *index) has(key string) bool {
-	_, ok := x.pos[key]
-	return ok
 }
 
 // keys returns the keys from the newest to the oldest.
 func (x *index) keys() []string {
 	keys := make([]string, 0, len(x.pos))
-	if x.nodes == nil {
+	if x.pos == nil {
 		return keys
 	}
-	for i := x.nodes[0].next; i != 0; i = x.nodes[i].next {
+	for i := x.links[0].next; i != 0; i = x.links[i].next {
 		keys = append(keys, x.nodes[i].key)
 	}
 	return keys

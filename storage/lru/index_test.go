@@ -145,20 +145,23 @@ func victimKeys(vs []victim) []string {
 // free list agree.
 func checkInvariants(t *testing.T, x *index) {
 	t.Helper()
-	if x.nodes == nil {
+	if x.pos == nil {
 		return
+	}
+	if len(x.links) != len(x.nodes) {
+		t.Fatalf("%d links for %d nodes", len(x.links), len(x.nodes))
 	}
 	seen := map[int32]bool{}
 	var bytes int64
 	prev := int32(0)
-	for i := x.nodes[0].next; i != 0; i = x.nodes[i].next {
+	for i := x.links[0].next; i != 0; i = x.links[i].next {
 		if seen[i] {
-			t.Fatalf("the list has a cycle at node %d", i)
+			t.Fatalf("the list has a cycle at position %d", i)
 		}
 		seen[i] = true
 		n := x.nodes[i]
-		if n.prev != prev {
-			t.Fatalf("node %d (%q): prev %d, want %d", i, n.key, n.prev, prev)
+		if x.links[i].prev != prev {
+			t.Fatalf("position %d (%q): prev %d, want %d", i, n.key, x.links[i].prev, prev)
 		}
 		if x.pos[n.key] != i {
 			t.Fatalf("pos[%q] = %d, want %d", n.key, x.pos[n.key], i)
@@ -166,25 +169,28 @@ func checkInvariants(t *testing.T, x *index) {
 		bytes += n.size
 		prev = i
 	}
-	if x.nodes[0].prev != prev {
-		t.Fatalf("sentinel prev %d, want the last node %d", x.nodes[0].prev, prev)
+	if x.links[0].prev != prev {
+		t.Fatalf("sentinel prev %d, want the last position %d", x.links[0].prev, prev)
 	}
 	if len(seen) != len(x.pos) {
-		t.Fatalf("the list has %d nodes, the map %d keys", len(seen), len(x.pos))
+		t.Fatalf("the list has %d positions, the map %d keys", len(seen), len(x.pos))
 	}
 	if bytes != x.bytes {
 		t.Fatalf("bytes %d, want the sum %d", x.bytes, bytes)
 	}
 	free := 0
-	for i := x.free; i != 0; i = x.nodes[i].next {
+	for i := x.free; i != 0; i = x.links[i].next {
 		if seen[i] {
-			t.Fatalf("node %d is both listed and free", i)
+			t.Fatalf("position %d is both listed and free", i)
+		}
+		if x.nodes[i].key != "" {
+			t.Fatalf("free position %d keeps the key %q", i, x.nodes[i].key)
 		}
 		seen[i] = true
 		free++
 	}
 	if 1+len(x.pos)+free != len(x.nodes) {
-		t.Fatalf("%d nodes: %d listed + %d free + the sentinel do not add up", len(x.nodes), len(x.pos), free)
+		t.Fatalf("%d positions: %d listed + %d free + the sentinel do not add up", len(x.nodes), len(x.pos), free)
 	}
 }
 

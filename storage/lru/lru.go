@@ -28,6 +28,8 @@ import (
 // every method returns [storage.ErrClosed].
 type Storage struct {
 	inner      storage.Storage
+	viewer     storage.Viewer  // inner as a Viewer, or nil
+	mem        *memory.Storage // inner when it is a memory storage, whose View is called without allocating
 	closeInner bool
 	maxEntries int
 	maxBytes   int64
@@ -108,6 +110,8 @@ func New(inner storage.Storage, maxEntries int, opts ...Option) *Storage {
 		onError:    c.onError,
 		onEvict:    c.onEvict,
 	}
+	s.viewer, _ = inner.(storage.Viewer)
+	s.mem, _ = inner.(*memory.Storage)
 	s.rebuild()
 	return s
 }
@@ -315,22 +319,31 @@ var viewCalls = sync.Pool{New: func() any {
 // returns an error matching [storage.ErrNotSupported] when the inner
 // storage is not a [storage.Viewer].
 func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) error) error {
-	vw, ok := s.inner.(storage.Viewer)
 	switch {
 	case s.closed.Load():
 		return storage.ErrClosed
-	case !ok:
+	case s.viewer == nil:
 		return fmt.Errorf("gecaso/lru: view %q: %w", key, storage.ErrNotSupported)
 	case !s.managed(key):
-		return vw.View(ctx, key, fn)
+		return s.viewer.View(ctx, key, fn)
 	}
 	gen := s.writes.Load()
-	c := viewCalls.Get().(*viewCall)
-	c.fn, c.size = fn, -1
-	err := vw.View(ctx, key, c.relay)
-	size := c.size
-	c.fn = nil
-	viewCalls.Put(c)
+	size := -1
+	var err error
+	if s.mem != nil {
+		// A call on the concrete type lets this closure live on the stack.
+		err = s.mem.View(ctx, key, func(v []byte) error {
+			size = len(v)
+			return fn(v)
+		})
+	} else {
+		c := viewCalls.Get().(*viewCall)
+		c.fn, c.size = fn, -1
+		err = s.viewer.View(ctx, key, c.relay)
+		size = c.size
+		c.fn = nil
+		viewCalls.Put(c)
+	}
 	if size < 0 {
 		return s.missed(key, gen, wrap("view", key, err))
 	}

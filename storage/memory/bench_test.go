@@ -74,6 +74,18 @@ func BenchmarkStorage(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+	ttl := memory.New()
+	b.Cleanup(func() { ttl.Close() })
+	for _, k := range keys {
+		if err := ttl.Set(ctx, k, value, storage.Params{TTL: 1 << 40}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run(b, "memory/get-hit-ttl", func(i int) { // reads the clock to check the expiry
+		if _, err := ttl.Get(ctx, keys[i]); err != nil {
+			b.Fatal(err)
+		}
+	})
 	run(b, "memory/get-miss", func(i int) {
 		if _, err := s.Get(ctx, missing[i]); !errors.Is(err, storage.ErrNotFound) {
 			b.Fatal(err)
