@@ -38,14 +38,20 @@ type Storage struct {
 
 // shard is one part of the key space.
 type shard struct {
-	mu       sync.RWMutex     // guards m and expiring
-	m        map[string]entry // nil once the storage is closed
-	expiring int              // entries of m with a TTL, so the sweeper can skip the shard
+	mu sync.RWMutex     // guards m, ttlSets and ttlSwept
+	m  map[string]entry // nil once the storage is closed
+
+	// ttlSets counts the Sets with a TTL; ttlSwept is what it was when the
+	// sweeper last found no entry with a TTL. While they are equal the
+	// shard holds no entry with a TTL and the sweeper skips it. Unlike a
+	// count of such entries, they need no look-up of the old entry in Set
+	// or Remove.
+	ttlSets, ttlSwept uint64
 
 	// Pads the shard to 128 bytes, so that a lock taken on one core does
 	// not evict its neighbour's from another core's cache (CPUs fetch
 	// cache lines in pairs).
-	_ [128 - unsafe.Sizeof(sync.RWMutex{}) - 16]byte
+	_ [128 - unsafe.Sizeof(sync.RWMutex{}) - 24]byte
 }
 
 // entry is a stored value. The value slice is never modified after Set
@@ -132,7 +138,6 @@ func (sh *shard) dropExpired(key string, seq uint64, now int64) {
 	defer sh.mu.Unlock()
 	if e, ok := sh.m[key]; ok && e.seq == seq && e.expired(now) {
 		delete(sh.m, key)
-		sh.expiring--
 	}
 }
 
@@ -180,11 +185,8 @@ func (s *Storage) Set(_ context.Context, key string, value []byte, p storage.Par
 	// Taken under the lock, so that of two writes to one key the one that
 	// stays has the larger Seq.
 	e.seq = s.seq.Add(1)
-	if old, ok := sh.m[key]; ok && old.exp != 0 {
-		sh.expiring--
-	}
 	if e.exp != 0 {
-		sh.expiring++
+		sh.ttlSets++
 	}
 	sh.m[key] = e
 	return nil
@@ -206,12 +208,7 @@ func (sh *shard) remove(key string) error {
 	if sh.m == nil {
 		return storage.ErrClosed
 	}
-	if e, ok := sh.m[key]; ok {
-		if e.exp != 0 {
-			sh.expiring--
-		}
-		delete(sh.m, key)
-	}
+	delete(sh.m, key)
 	return nil
 }
 
@@ -279,14 +276,10 @@ func (sh *shard) deletePrefix(prefix string) error {
 	}
 	if prefix == "" {
 		sh.m = make(map[string]entry) // a fresh map gives the old one's memory back
-		sh.expiring = 0
 		return nil
 	}
-	for k, e := range sh.m {
+	for k := range sh.m {
 		if strings.HasPrefix(k, prefix) {
-			if e.exp != 0 {
-				sh.expiring--
-			}
 			delete(sh.m, k)
 		}
 	}
@@ -319,7 +312,6 @@ func (s *Storage) Close() error {
 			sh := &s.shards[i]
 			sh.mu.Lock()
 			sh.m = nil
-			sh.expiring = 0
 			sh.mu.Unlock()
 		}
 	})

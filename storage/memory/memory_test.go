@@ -84,6 +84,24 @@ func TestSweeperReclaimsUnreadEntries(t *testing.T) {
 	})
 }
 
+func TestSweeperSweepsAgainAfterAnEmptyPass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := memory.New(memory.WithSweepInterval(time.Minute))
+		defer s.Close()
+		for wave := range 3 {
+			fill(t, s, fmt.Sprintf("wave%d/", wave), 200, time.Second)
+			fill(t, s, "never/", 10, 0)
+			// Two intervals: the pass that empties a shard of entries with
+			// a TTL marks it to be skipped; the next Sets must unmark it.
+			time.Sleep(2 * time.Minute)
+			synctest.Wait()
+			if got := s.Len(); got != 10 {
+				t.Fatalf("wave %d: Len = %d, want 10", wave, got)
+			}
+		}
+	})
+}
+
 func TestSweeperSkipsRewrittenEntries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := memory.New(memory.WithSweepInterval(time.Minute))
