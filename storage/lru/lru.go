@@ -165,7 +165,13 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 		return v, wrap("get", key, err)
 	}
 	gen := s.writes.Load()
-	v, err := s.inner.Get(ctx, key)
+	var v []byte
+	var err error
+	if s.mem != nil {
+		v, err = s.mem.Get(ctx, key) // a direct call, cheaper than through the interface
+	} else {
+		v, err = s.inner.Get(ctx, key)
+	}
 	if err != nil {
 		return nil, s.missed(key, gen, wrap("get", key, err))
 	}
@@ -238,9 +244,10 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 	if err := s.inner.Set(ctx, key, value, p); err != nil {
 		return wrap("set", key, err)
 	}
+	var buf [4]victim // a Set usually evicts one key: no allocation for it
 	s.mu.Lock()
 	s.idx.put(key, c, s.writes.Add(1))
-	victims := s.idx.evict(s.maxEntries, s.maxBytes, nil)
+	victims := s.idx.evict(s.maxEntries, s.maxBytes, buf[:0])
 	s.mu.Unlock()
 	s.removeVictims(ctx, victims)
 	return nil
@@ -255,11 +262,19 @@ func (s *Storage) removeVictims(ctx context.Context, victims []victim) {
 	if len(victims) == 0 {
 		return
 	}
-	keys := make([]string, len(victims))
-	for i, v := range victims {
-		keys[i] = v.key
+	var buf [4]string
+	keys := buf[:0]
+	for _, v := range victims {
+		keys = append(keys, v.key)
 	}
-	if err := s.inner.Remove(context.WithoutCancel(ctx), keys...); err != nil {
+	var err error
+	if s.mem != nil {
+		// A call on the concrete type lets keys live on the stack.
+		err = s.mem.Remove(ctx, keys...)
+	} else {
+		err = s.inner.Remove(context.WithoutCancel(ctx), slices.Clone(keys)...)
+	}
+	if err != nil {
 		s.mu.Lock()
 		for _, v := range victims {
 			s.idx.putBack(v.key, v.size, 0)
