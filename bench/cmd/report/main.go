@@ -39,7 +39,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "../docs", "directory that receives BENCH.md and the SVG charts")
 	flag.StringVar(&o.from, "from", "", "read go test output from this file instead of running the suite")
 	flag.StringVar(&o.raw, "raw", "", "also write the raw go test output to this file")
-	flag.StringVar(&o.profile, "profile", "Hit/int/small/gecaso-memory,Hit/int/small/gecaso-memory-near,Hit/int/small/gecaso-badger",
+	flag.StringVar(&o.profile, "profile", "Hit/int/small/gecaso-memory,HitParallel/int/small/gecaso-memory,Hit/int/small/gecaso-memory-near,Hit/int/small/gecaso-badger",
 		"comma-separated benchmarks whose CPU and allocation profiles go into the report; empty for none")
 	flag.Parse()
 	if err := run(o); err != nil {

@@ -75,5 +75,13 @@ func pprofTop(bin, prof string, flags ...string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pprof %s: %w", prof, err)
 	}
-	return string(out), nil
+	// Drop the header lines that name the binary and the time.
+	var keep []string
+	for _, line := range strings.SplitAfter(string(out), "\n") {
+		if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Time:") {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, ""), nil
 }
