@@ -121,6 +121,20 @@ func BenchmarkCall(b *testing.B) {
 			f.Call(ctx, k)
 		}
 	})
+	b.Run("near/hit-int-parallel", func(b *testing.B) {
+		f := gecaso.Cached(memory.New(), square2, gecaso.WithNearCache(1024, time.Minute))
+		for i := range 1024 {
+			f.Call(ctx, i)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				f.Call(ctx, i&1023)
+				i++
+			}
+		})
+	})
 	b.Run("key/int", func(b *testing.B) {
 		f := gecaso.Cached(memory.New(), square2)
 		b.ReportAllocs()

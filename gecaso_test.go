@@ -748,7 +748,7 @@ func TestNearCache_bounded(t *testing.T) {
 		for i := range 1000 {
 			f.Call(ctx, i)
 		}
-		// At most 16 shards x 2 entries are kept: nearly all of these go to the
+		// At most 32 entries are kept: nearly all of these go to the
 		// storage.
 		if n := s.Count(faulty.Get) - gets; n < 1000-32 {
 			t.Errorf("%d of 1000 calls read the storage; the near cache holds more than its bound", n)

@@ -95,8 +95,10 @@ func WithLock(ttl time.Duration) Option { return func(c *config) { c.lockTTL = t
 
 // WithNearCache keeps up to maxEntries decoded results in the process, in
 // front of the storage, so that a hit skips the storage, the key digest and
-// decoding. A result is kept for at most maxAge (and never past its TTL).
-// The default, maxEntries 0, is off.
+// decoding. A result is kept for at most maxAge (and never past its TTL);
+// when maxEntries are kept, the oldest is dropped first. Hits take no lock,
+// so they scale with cores; the table costs 8 bytes per entry up front. The
+// default, maxEntries 0, is off.
 //
 // WARNING: the near cache returns the same V to every caller: a V that holds
 // slices, maps or pointers must not be modified by callers. Results removed
