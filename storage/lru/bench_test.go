@@ -60,14 +60,15 @@ func BenchmarkStorage(b *testing.B) {
 	value := make([]byte, benchValue)
 	mem := memory.New()
 	b.Cleanup(func() { mem.Close() })
-	s := lru.New(memory.New(), benchKeys, lru.WithCloseInner())
-	b.Cleanup(func() { s.Close() })
+	own := lru.New(nil, benchKeys) // keeps the values itself
+	b.Cleanup(func() { own.Close() })
+	over := lru.New(memory.New(), benchKeys, lru.WithCloseInner())
+	b.Cleanup(func() { over.Close() })
 	for _, k := range keys {
-		if err := mem.Set(ctx, k, value, storage.Params{}); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Set(ctx, k, value, storage.Params{}); err != nil {
-			b.Fatal(err)
+		for _, s := range []storage.Storage{mem, own, over} {
+			if err := s.Set(ctx, k, value, storage.Params{}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	errSize := errors.New("wrong size")
@@ -84,7 +85,7 @@ func BenchmarkStorage(b *testing.B) {
 			storage.Storage
 			storage.Viewer
 		}
-	}{{"memory", mem}, {"lru", s}} {
+	}{{"memory", mem}, {"lru", own}, {"lru-over-memory", over}} {
 		run(b, st.name+"/get-hit", func(i int) {
 			if _, err := st.s.Get(ctx, keys[i]); err != nil {
 				b.Fatal(err)

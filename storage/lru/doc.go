@@ -1,7 +1,7 @@
 // Package lru bounds any storage to its least recently used keys: by
 // count, and optionally by bytes.
 //
-//	s := lru.New(nil, 10_000) // over a new memory.Storage
+//	s := lru.New(nil, 10_000) // values kept in memory by the lru itself
 //	defer s.Close()
 //	f := gecaso.Cached(s, fetchUser)
 //
@@ -12,6 +12,10 @@
 // beside it, so that a hit moves four positions under one mutex and
 // allocates nothing; the inner storage is read and written without the
 // lock, and evicted keys are removed after it is released.
+//
+// With a nil inner storage the lru keeps the values itself, beside the
+// index, so that a hit is a single look-up and costs about what a
+// [memory.Storage] hit costs; see [New] for how that mode differs.
 //
 // Over a persistent storage (Badger) or a shared one, New indexes the
 // keys the storage already holds, oldest first by [storage.KeyInfo.Seq],

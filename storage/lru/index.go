@@ -24,6 +24,11 @@ type index struct {
 	pos   map[string]int32 // key -> position
 	free  int32            // first free position, chained through links[i].next; 0: none
 	bytes int64            // sum of the sizes of the listed keys
+
+	// vals[i] is the value at position i when the lru keeps the values
+	// itself (owned); nil otherwise.
+	owned bool
+	vals  []ownVal
 }
 
 // link places a position in the list.
@@ -41,6 +46,9 @@ func (x *index) init() {
 		x.links = make([]link, 1, 64)
 		x.nodes = make([]node, 1, 64)
 		x.pos = make(map[string]int32)
+		if x.owned {
+			x.vals = make([]ownVal, 1, 64)
+		}
 	}
 }
 
@@ -73,14 +81,18 @@ func (x *index) linkBack(i int32) {
 // touch makes key the newest and reports whether it is listed.
 func (x *index) touch(key string) bool {
 	i, ok := x.pos[key]
-	if !ok {
-		return false
+	if ok {
+		x.touchAt(i)
 	}
+	return ok
+}
+
+// touchAt makes position i the newest.
+func (x *index) touchAt(i int32) {
 	if x.links[0].next != i {
 		x.unlink(i)
 		x.linkFront(i)
 	}
-	return true
 }
 
 // has reports whether key is listed.
@@ -102,6 +114,9 @@ func (x *index) alloc(key string, size int64, gen uint64) int32 {
 		}
 		x.links = append(x.links, link{})
 		x.nodes = append(x.nodes, node{})
+		if x.owned {
+			x.vals = append(x.vals, ownVal{})
+		}
 		i = int32(len(x.nodes) - 1)
 	}
 	x.nodes[i] = node{key: key, size: size, gen: gen}
@@ -111,17 +126,19 @@ func (x *index) alloc(key string, size int64, gen uint64) int32 {
 }
 
 // put lists key as the newest with the given size and write generation,
-// replacing what it counted for before.
-func (x *index) put(key string, size int64, gen uint64) {
+// replacing what it counted for before, and returns its position.
+func (x *index) put(key string, size int64, gen uint64) int32 {
 	if i, ok := x.pos[key]; ok {
 		n := &x.nodes[i]
 		x.bytes += size - n.size
 		n.size, n.gen = size, gen
 		x.unlink(i)
 		x.linkFront(i)
-		return
+		return i
 	}
-	x.linkFront(x.alloc(key, size, gen))
+	i := x.alloc(key, size, gen)
+	x.linkFront(i)
+	return i
 }
 
 // putBack lists key as the oldest, unless it is listed already.
@@ -138,6 +155,9 @@ func (x *index) release(i int32) {
 	delete(x.pos, n.key)
 	x.bytes -= n.size
 	*n = node{} // drops the key for the garbage collector
+	if x.owned {
+		x.vals[i] = ownVal{}
+	}
 	x.links[i] = link{next: x.free}
 	x.free = i
 }

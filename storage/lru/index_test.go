@@ -151,6 +151,9 @@ func checkInvariants(t *testing.T, x *index) {
 	if len(x.links) != len(x.nodes) {
 		t.Fatalf("%d links for %d nodes", len(x.links), len(x.nodes))
 	}
+	if x.owned != (x.vals != nil) || x.owned && len(x.vals) != len(x.nodes) {
+		t.Fatalf("owned %v with %d values for %d nodes", x.owned, len(x.vals), len(x.nodes))
+	}
 	seen := map[int32]bool{}
 	var bytes int64
 	prev := int32(0)
@@ -165,6 +168,9 @@ func checkInvariants(t *testing.T, x *index) {
 		}
 		if x.pos[n.key] != i {
 			t.Fatalf("pos[%q] = %d, want %d", n.key, x.pos[n.key], i)
+		}
+		if x.owned && int64(len(n.key)+len(x.vals[i].value)) != n.size {
+			t.Fatalf("position %d (%q): size %d for a value of %d bytes", i, n.key, n.size, len(x.vals[i].value))
 		}
 		bytes += n.size
 		prev = i
@@ -185,6 +191,9 @@ func checkInvariants(t *testing.T, x *index) {
 		}
 		if x.nodes[i].key != "" {
 			t.Fatalf("free position %d keeps the key %q", i, x.nodes[i].key)
+		}
+		if x.owned && x.vals[i].value != nil {
+			t.Fatalf("free position %d keeps a value", i)
 		}
 		seen[i] = true
 		free++

@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -30,6 +31,8 @@ type Storage struct {
 	inner      storage.Storage
 	viewer     storage.Viewer  // inner as a Viewer, or nil
 	mem        *memory.Storage // inner when it is a memory storage, whose View is called without allocating
+	own        bool            // the lru keeps the values itself (see own.go); inner is nil
+	base       time.Time       // origin of the expiry times of owned values
 	closeInner bool
 	maxEntries int
 	maxBytes   int64
@@ -71,8 +74,16 @@ var (
 // [WithMaxBytes] bytes, when given) in inner, evicting the least recently
 // used ones: a Set, a Get hit or a View hit makes a key the most recently
 // used. A maxEntries of 0 means no bound on entries, which needs
-// WithMaxBytes. When inner is nil, New creates a [memory.Storage], which
-// [Storage.Close] closes.
+// WithMaxBytes.
+//
+// When inner is nil, the lru keeps the values itself, in memory, which
+// makes a hit cost about what a [memory.Storage] hit costs: values are
+// copied in by Set and out by Get, View lends them, TTLs run on the
+// monotonic clock, Scan reports Seq, and TryLock is not supported. An
+// expired value leaves when it is read, scanned past or evicted (there is
+// no sweeper): until then it counts against the bounds. With [WithPrefix]
+// and a nil inner, New creates a [memory.Storage] for the keys the lru
+// does not manage, which [Storage.Close] closes.
 //
 // When inner is a [storage.Scanner], New indexes the keys it already holds
 // (those with the [WithPrefix] prefix), so that the bound holds across
@@ -97,7 +108,8 @@ func New(inner storage.Storage, maxEntries int, opts ...Option) *Storage {
 	if err := c.validate(); err != nil {
 		panic(err.Error())
 	}
-	if inner == nil {
+	own := inner == nil && c.prefix == ""
+	if inner == nil && !own {
 		inner = memory.New()
 		c.closeInner = true
 	}
@@ -109,6 +121,11 @@ func New(inner storage.Storage, maxEntries int, opts ...Option) *Storage {
 		prefix:     c.prefix,
 		onError:    c.onError,
 		onEvict:    c.onEvict,
+	}
+	if own {
+		s.own, s.base = true, time.Now()
+		s.idx.owned = true
+		return s
 	}
 	s.viewer, _ = inner.(storage.Viewer)
 	s.mem, _ = inner.(*memory.Storage)
@@ -159,6 +176,13 @@ func (s *Storage) managed(key string) bool {
 func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed
+	}
+	if s.own {
+		v, err := s.ownLookup(key)
+		if err != nil {
+			return nil, err
+		}
+		return bytes.Clone(v), nil
 	}
 	if !s.managed(key) {
 		v, err := s.inner.Get(ctx, key)
@@ -241,6 +265,9 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 		}
 		return err
 	}
+	if s.own {
+		return s.ownSet(key, value, c, p)
+	}
 	if err := s.inner.Set(ctx, key, value, p); err != nil {
 		return wrap("set", key, err)
 	}
@@ -299,6 +326,9 @@ func (s *Storage) Remove(ctx context.Context, keys ...string) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
+	if s.own {
+		return s.ownRemove(keys)
+	}
 	gen := s.writes.Load()
 	if err := s.inner.Remove(ctx, keys...); err != nil {
 		return fmt.Errorf("gecaso/lru: remove %d keys: %w", len(keys), err)
@@ -337,6 +367,12 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 	switch {
 	case s.closed.Load():
 		return storage.ErrClosed
+	case s.own:
+		v, err := s.ownLookup(key)
+		if err != nil {
+			return err
+		}
+		return fn(v)
 	case s.viewer == nil:
 		return fmt.Errorf("gecaso/lru: view %q: %w", key, storage.ErrNotSupported)
 	case !s.managed(key):
@@ -375,6 +411,8 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 	switch {
 	case s.closed.Load():
 		return storage.ErrClosed
+	case s.own:
+		return s.ownScan(ctx, prefix, fn)
 	case !ok:
 		return fmt.Errorf("gecaso/lru: scan %q: %w", prefix, storage.ErrNotSupported)
 	}
@@ -390,6 +428,8 @@ func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	switch {
 	case s.closed.Load():
 		return storage.ErrClosed
+	case s.own:
+		return s.ownDeletePrefix(prefix)
 	case !ok:
 		return fmt.Errorf("gecaso/lru: delete prefix %q: %w", prefix, storage.ErrNotSupported)
 	}

@@ -17,8 +17,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// TestConformance runs the suite over an lru that keeps its values itself
+// (a nil inner storage) and over one that keeps them in a memory storage.
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Storage { return New(nil, 1000) })
+}
+
+func TestConformanceMemoryInner(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Storage {
+		return New(memory.New(), 1000, WithCloseInner())
+	})
 }
 
 func TestConformanceBytesBound(t *testing.T) {
@@ -528,9 +536,10 @@ func TestOnEvictRunsUnlocked(t *testing.T) {
 func TestCloseInner(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		// Created by New: closed by Close, its sweeper stopped (synctest
-		// fails the test if a goroutine is left).
-		s := New(nil, 2)
+		// Created by New (for the keys outside the prefix): closed by
+		// Close, its sweeper stopped (synctest fails the test if a
+		// goroutine is left).
+		s := New(nil, 2, WithPrefix("p/"))
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -558,6 +567,57 @@ func TestCloseInner(t *testing.T) {
 			t.Errorf("WithCloseInner left the inner storage open: %v", err)
 		}
 	})
+}
+
+// TestConcurrentOwned mixes every operation of an lru that keeps its values
+// itself from many goroutines, then checks the bound and the index.
+func TestConcurrentOwned(t *testing.T) {
+	const max = 8
+	s := New(nil, max, WithMaxBytes(100))
+	defer s.Close()
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 10))
+			for range 3000 {
+				key := fmt.Sprintf("k%d", r.IntN(32))
+				switch r.IntN(8) {
+				case 0, 1:
+					_ = s.Set(ctx, key, []byte(key), storage.Params{TTL: time.Duration(r.IntN(2)) * time.Millisecond})
+				case 2:
+					_ = s.Remove(ctx, key)
+				case 3:
+					_ = s.View(ctx, key, func(v []byte) error {
+						if string(v) != key {
+							t.Errorf("View(%q) lent %q", key, v)
+						}
+						return nil
+					})
+				case 4:
+					_ = s.Scan(ctx, "k1", func(ki storage.KeyInfo) error { return nil })
+				case 5:
+					if r.IntN(20) == 0 {
+						_ = s.DeletePrefix(ctx, "k2")
+					}
+				default:
+					if v, err := s.Get(ctx, key); err == nil && string(v) != key {
+						t.Errorf("Get(%q) = %q", key, v)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := s.Len(); got > max {
+		t.Errorf("Len = %d, want at most %d", got, max)
+	}
+	if got := s.Bytes(); got > 100 {
+		t.Errorf("Bytes = %d, want at most 100", got)
+	}
+	s.mu.Lock()
+	checkInvariants(t, &s.idx)
+	s.mu.Unlock()
 }
 
 func TestConcurrentBound(t *testing.T) {
