@@ -2,8 +2,10 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,55 +76,13 @@ func BenchmarkHit(b *testing.B) {
 
 	// Both, alternating call by call, so that the machine's load falls on
 	// both alike; ratio is gecaso's time over the hand-written cache's.
-	b.Run("redis/interleaved", func(b *testing.B) {
-		f := gecaso.Cached(newStorage(b, srv.Client()), fetchUser, gecaso.WithName("fetchUser"))
-		if _, err := f.Call(ctx, 1); err != nil {
-			b.Fatal(err)
-		}
-		c := srv.Client()
-		u, _ := fetchUser(ctx, 1)
-		v, err := msgpack.Marshal(u)
-		if err != nil {
-			b.Fatal(err)
-		}
-		key := uniquePrefix(b) + "fetchUser:1"
-		if err := c.Set(ctx, key, v, 0).Err(); err != nil {
-			b.Fatal(err)
-		}
-		var tGecaso, tHand time.Duration
-		gecasoHit := func() {
-			start := time.Now()
-			if _, err := f.Call(ctx, 1); err != nil {
-				b.Fatal(err)
-			}
-			tGecaso += time.Since(start)
-		}
-		handHit := func() {
-			start := time.Now()
-			p, err := c.Get(ctx, key).Bytes()
-			if err != nil {
-				b.Fatal(err)
-			}
-			var got user
-			if err := msgpack.Unmarshal(p, &got); err != nil {
-				b.Fatal(err)
-			}
-			tHand += time.Since(start)
-		}
-		var i int
-		for b.Loop() {
-			if i++; i%2 == 0 {
-				gecasoHit()
-				handHit()
-			} else {
-				handHit()
-				gecasoHit()
-			}
-		}
-		b.ReportMetric(float64(tGecaso.Nanoseconds())/float64(i), "gecaso-ns/hit")
-		b.ReportMetric(float64(tHand.Nanoseconds())/float64(i), "goredis-ns/hit")
-		b.ReportMetric(float64(tGecaso)/float64(tHand), "ratio")
-	})
+	// Both, alternating call by call, so that the machine's load falls on
+	// both alike; ratio is gecaso's time over the hand-written cache's.
+	// The parallel variant does the same from GOMAXPROCS goroutines at once.
+	for _, parallel := range []bool{false, true} {
+		name := map[bool]string{false: "redis/interleaved", true: "redis/interleaved-parallel"}[parallel]
+		b.Run(name, func(b *testing.B) { interleaved(b, srv, parallel) })
+	}
 
 	b.Run("redis/storage-get", func(b *testing.B) {
 		s := newStorage(b, srv.Client())
@@ -136,6 +96,70 @@ func BenchmarkHit(b *testing.B) {
 			}
 		}
 	})
+}
+
+// interleaved measures gecaso's hits and hand-written go-redis hits on the
+// same server, alternating call by call.
+func interleaved(b *testing.B, srv *redistest.Server, parallel bool) {
+	ctx := context.Background()
+	f := gecaso.Cached(newStorage(b, srv.Client()), fetchUser, gecaso.WithName("fetchUser"))
+	if _, err := f.Call(ctx, 1); err != nil {
+		b.Fatal(err)
+	}
+	c := srv.Client()
+	u, _ := fetchUser(ctx, 1)
+	v, err := msgpack.Marshal(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key := uniquePrefix(b) + "fetchUser:1"
+	if err := c.Set(ctx, key, v, 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	var tGecaso, tHand, pairs atomic.Int64
+	gecasoHit := func() error {
+		start := time.Now()
+		_, err := f.Call(ctx, 1)
+		tGecaso.Add(int64(time.Since(start)))
+		return err
+	}
+	handHit := func() error {
+		start := time.Now()
+		p, err := c.Get(ctx, key).Bytes()
+		if err == nil {
+			var got user
+			err = msgpack.Unmarshal(p, &got)
+		}
+		tHand.Add(int64(time.Since(start)))
+		return err
+	}
+	pair := func(i int) error {
+		pairs.Add(1)
+		if i%2 == 0 {
+			return errors.Join(gecasoHit(), handHit())
+		}
+		return errors.Join(handHit(), gecasoHit())
+	}
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if err := pair(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	} else {
+		for i := 0; b.Loop(); i++ {
+			if err := pair(i); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	n := float64(max(1, pairs.Load()))
+	b.ReportMetric(float64(tGecaso.Load())/n, "gecaso-ns/hit")
+	b.ReportMetric(float64(tHand.Load())/n, "goredis-ns/hit")
+	b.ReportMetric(float64(tGecaso.Load())/float64(max(1, tHand.Load())), "ratio")
 }
 
 // BenchmarkParallelHit measures hit throughput through gecaso with more
