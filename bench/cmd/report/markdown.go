@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,7 +107,38 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 		}
 	}
 
+	if badger := badgerSection(o.out); badger != "" {
+		p("%s\n", badger)
+	}
+
 	p("## benchstat\n\n<details><summary>Full benchstat output</summary>\n\n```text\n%s```\n\n</details>\n", stat)
+	return b.String()
+}
+
+// badgerSection returns BENCH-badger.md from dir (storage/badger's own
+// measurements, from 1e4 to 1e7 resident entries, written by hand from its
+// benchmarks) as a section of this report: its title dropped, its headings
+// one level deeper. It returns "" when the file is missing.
+func badgerSection(dir string) string {
+	raw, err := os.ReadFile(filepath.Join(dir, "BENCH-badger.md"))
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("## storage/badger from 1e4 to 1e7 entries\n\n")
+	b.WriteString("Copied from [BENCH-badger.md](BENCH-badger.md), measured with storage/badger's own benchmarks.\n")
+	inCode := false
+	for i, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "```"):
+			inCode = !inCode
+		case i == 0 && strings.HasPrefix(line, "# "):
+			continue
+		case !inCode && strings.HasPrefix(line, "#"):
+			line = "#" + line
+		}
+		b.WriteString(line + "\n")
+	}
 	return b.String()
 }
 
@@ -153,6 +186,15 @@ func (t target) holds(r float64) bool {
 	}
 	return r <= t.limit
 }
+
+// targetsNote follows the targets table.
+const targetsNote = "Redis hits are loopback round trips, and on a 2-core machine redis-server shares the cores with the\n" +
+	"benchmark, so their times move by a third from run to run and the serial and parallel figures above are\n" +
+	"measured minutes apart. `go test ./storage/redis -run '^$' -bench 'Hit/redis/interleaved'` alternates\n" +
+	"gecaso and the hand-written go-redis memo call by call, serially and from every core, and reports their\n" +
+	"ratio. A hit on a random key among a million misses the CPU caches several times whatever the library\n" +
+	"(otter's own ratio is beside gecaso's); gecaso's memory and lru storages miss more often than a typed\n" +
+	"cache, because the key, the stored bytes and the LRU's index are separate places in memory.\n"
 
 // targetsTable judges every target on the int/small hit workloads, serial
 // and parallel, and counts in how many hit workloads it holds.
@@ -233,6 +275,7 @@ func targetsTable(set *resultSet) string {
 		}
 		fmt.Fprintf(&b, "| %s | n=1e3: %s ns, %s: %s ns: **%.2f**%s | | %s | |\n", desc, fmtNs(first), lastName, fmtNs(last), r, peer, verdict)
 	}
+	b.WriteString("\n" + targetsNote)
 	return b.String()
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/xml"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,5 +95,22 @@ func TestChartsAreXML(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+func TestBadgerSection(t *testing.T) {
+	dir := t.TempDir()
+	if got := badgerSection(dir); got != "" {
+		t.Fatalf("without the file: %q, want nothing", got)
+	}
+	in := "# storage/badger: measurements\n\nIntro.\n\n## Reads\n\n```\n# a shell comment\ngo test\n```\n\n### Detail\n"
+	if err := os.WriteFile(filepath.Join(dir, "BENCH-badger.md"), []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "## storage/badger from 1e4 to 1e7 entries\n\n" +
+		"Copied from [BENCH-badger.md](BENCH-badger.md), measured with storage/badger's own benchmarks.\n" +
+		"\nIntro.\n\n### Reads\n\n```\n# a shell comment\ngo test\n```\n\n#### Detail\n"
+	if diff := cmp.Diff(want, badgerSection(dir)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
