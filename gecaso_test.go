@@ -552,6 +552,7 @@ func TestCached_panicsOnMistakes(t *testing.T) {
 			gecaso.Cached(faulty.New(nil), func(context.Context, int) (chan int, error) { return nil, nil })
 		}, want: "result"},
 		{name: "near cache without age", give: func() { gecaso.Cached(faulty.New(nil), fn, gecaso.WithNearCache(10, 0)) }, want: "near"},
+		{name: "near cache too large", give: func() { gecaso.Cached(faulty.New(nil), fn, gecaso.WithNearCache(1<<31, time.Second)) }, want: "more than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package gecaso
 
 import (
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -78,10 +79,14 @@ func (n *near[V]) get(k []byte) (V, bool) {
 // put keeps v for maxAge, or until expires when that is sooner (a zero
 // expires means the entry itself never expires).
 func (n *near[V]) put(k string, v V, expires time.Time) {
-	now := monoNow()
-	exp := now + n.maxAge
+	age := n.maxAge
 	if !expires.IsZero() {
-		exp = min(exp, now+int64(time.Until(expires)))
+		age = min(age, int64(time.Until(expires)))
+	}
+	now := monoNow()
+	exp := now + age
+	if age > 0 && exp < now {
+		exp = math.MaxInt64 // a maxAge of "forever" must not wrap around
 	}
 	h := maphash.String(n.seed, k)
 	e := &nearNode[V]{hash: h, key: k, v: v, expires: exp}

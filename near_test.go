@@ -2,6 +2,7 @@ package gecaso
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -87,6 +88,17 @@ func TestNear_bound(t *testing.T) {
 				t.Errorf("kept (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestNear_forever keeps entries whose maxAge or expiry lies as far ahead
+// as a time.Duration goes, without the sum wrapping into the past.
+func TestNear_forever(t *testing.T) {
+	n := newNear[int](10, math.MaxInt64)
+	n.put("age", 1, time.Time{})
+	n.put("ttl", 2, time.Unix(1<<62, 0))
+	if diff := cmp.Diff(map[string]int{"age": 1, "ttl": 2}, contents(n, []string{"age", "ttl"})); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 

@@ -97,8 +97,8 @@ func WithLock(ttl time.Duration) Option { return func(c *config) { c.lockTTL = t
 // front of the storage, so that a hit skips the storage, the key digest and
 // decoding. A result is kept for at most maxAge (and never past its TTL);
 // when maxEntries are kept, the oldest is dropped first. Hits take no lock,
-// so they scale with cores; the table costs 8 bytes per entry up front. The
-// default, maxEntries 0, is off.
+// so they scale with cores; the table costs 8 bytes per entry up front, and
+// holds at most 1<<30 entries. The default, maxEntries 0, is off.
 //
 // WARNING: the near cache returns the same V to every caller: a V that holds
 // slices, maps or pointers must not be modified by callers. Results removed
@@ -108,6 +108,10 @@ func WithLock(ttl time.Duration) Option { return func(c *config) { c.lockTTL = t
 func WithNearCache(maxEntries int, maxAge time.Duration) Option {
 	return func(c *config) { c.nearSize, c.nearMaxAge = maxEntries, maxAge }
 }
+
+// maxNearSize bounds WithNearCache, whose table takes 8 bytes per entry up
+// front.
+const maxNearSize = 1 << 30
 
 // validate reports the first mistake in the configuration.
 func (c *config) validate() error {
@@ -124,6 +128,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("gecaso: negative lock TTL %v", c.lockTTL)
 	case c.nearSize < 0:
 		return fmt.Errorf("gecaso: negative near cache size %d", c.nearSize)
+	case c.nearSize > maxNearSize:
+		return fmt.Errorf("gecaso: near cache of %d entries, more than the %d it can hold", c.nearSize, maxNearSize)
 	case c.nearSize > 0 && c.nearMaxAge <= 0:
 		return fmt.Errorf("gecaso: near cache needs a positive maxAge, got %v", c.nearMaxAge)
 	}
