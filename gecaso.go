@@ -30,6 +30,7 @@ type Func[A, V any] struct {
 	prefix  string // ns + ":"
 	enc     *codec.Encoder[A]
 	venc    *codec.Encoder[V]
+	vdec    *codec.Decoder[V]
 	flights flight.Group[V]
 	states  sync.Pool // *state[V]
 	near    *near[V]  // nil unless WithNearCache
@@ -42,6 +43,7 @@ type state[V any] struct {
 	key    []byte // the key being built
 	env    codec.Envelope
 	v      V
+	vdec   *codec.Decoder[V]
 	decode func([]byte) error // st.decodeEntry, bound once
 }
 
@@ -106,6 +108,10 @@ func Cached[A, V any](s storage.Storage, fn func(context.Context, A) (V, error),
 	if err != nil {
 		panic(fmt.Sprintf("gecaso: result type %v cannot be stored: %v", reflect.TypeFor[V](), err))
 	}
+	vdec, err := codec.NewDecoder[V]()
+	if err != nil {
+		panic(fmt.Sprintf("gecaso: result type %v cannot be read back: %v", reflect.TypeFor[V](), err))
+	}
 	if cfg.params != nil {
 		if _, err := codec.Marshal(cfg.params); err != nil {
 			panic(fmt.Sprintf("gecaso: WithParam value cannot be stored: %v", err))
@@ -114,7 +120,7 @@ func Cached[A, V any](s storage.Storage, fn func(context.Context, A) (V, error),
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	f := &Func[A, V]{s: s, fn: fn, cfg: cfg, enc: enc, venc: venc}
+	f := &Func[A, V]{s: s, fn: fn, cfg: cfg, enc: enc, venc: venc, vdec: vdec}
 	f.ns = cfg.name
 	if cfg.version != "" {
 		f.ns += "@" + cfg.version
@@ -275,7 +281,7 @@ func (f *Func[A, V]) getState() *state[V] {
 	if st, ok := f.states.Get().(*state[V]); ok {
 		return st
 	}
-	st := &state[V]{arg: make([]byte, 0, 64), key: make([]byte, 0, 128)}
+	st := &state[V]{arg: make([]byte, 0, 64), key: make([]byte, 0, 128), vdec: f.vdec}
 	st.decode = st.decodeEntry
 	return st
 }
@@ -323,7 +329,7 @@ func (st *state[V]) decodeEntry(b []byte) error {
 	if !st.env.ExpiresAt.IsZero() && !time.Now().Before(st.env.ExpiresAt) {
 		return errExpired
 	}
-	return codec.Unmarshal(st.env.Data, &st.v)
+	return st.vdec.Decode(st.env.Data, &st.v)
 }
 
 // load reads key from the storage. ok is false on a miss, including a

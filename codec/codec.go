@@ -101,6 +101,43 @@ func Unmarshal(b []byte, v any) error {
 	return err
 }
 
+// Decoder decodes values of type T as [Unmarshal] does, compiled once: it
+// skips the look-up of T's decoder and the boxing of the target on every
+// call. A Decoder is safe for concurrent use.
+type Decoder[T any] struct {
+	dec *decInfo
+}
+
+// NewDecoder returns the Decoder of T. Its error wraps [ErrUnsupported] when
+// no value can ever be decoded into a T (T is or contains a func, a
+// channel ...).
+func NewDecoder[T any]() (*Decoder[T], error) {
+	di := decoderOf(reflect.TypeFor[T]())
+	if di.err != nil {
+		return nil, di.err
+	}
+	return &Decoder[T]{dec: di}, nil
+}
+
+// Decode decodes b into *v, with the guarantees of [Unmarshal]: every error
+// caused by b wraps [ErrCorrupt], and on error *v is the zero value.
+func (d *Decoder[T]) Decode(b []byte, v *T) error {
+	if v == nil {
+		return fmt.Errorf("%w: Decode needs a non-nil pointer", ErrUnsupported)
+	}
+	if err := validate(b); err != nil {
+		var zero T
+		*v = zero
+		return err
+	}
+	ds := decStates.Get().(*decState)
+	ds.b, ds.i, ds.budget = b, 0, allocBudget(len(b))
+	err := ds.run(d.dec, reflect.ValueOf(v).Elem())
+	ds.b = nil
+	decStates.Put(ds)
+	return err
+}
+
 // Encoder is the canonical encoder of values of type T, compiled once: it
 // writes the same bytes as [Marshal] without looking the type up on every
 // call, and without allocating for booleans, numbers, strings, byte slices

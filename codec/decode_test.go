@@ -332,3 +332,44 @@ func TestUnmarshalPlainMsgpack(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestDecoder(t *testing.T) {
+	type item struct {
+		Name string
+		Tags []string
+	}
+	dec, err := NewDecoder[item]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := item{Name: "a", Tags: []string{"x", "y"}}
+	b, err := Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := item{Name: "stale", Tags: []string{"stale"}}
+	if err := dec.Decode(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Decode (-want +got):\n%s", diff)
+	}
+	for _, bad := range [][]byte{nil, {0xc1}, b[:len(b)-1], append(b[:len(b):len(b)], 0)} {
+		got := item{Name: "stale"}
+		if err := dec.Decode(bad, &got); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Decode(%x) = %v, want ErrCorrupt", bad, err)
+		}
+		if diff := cmp.Diff(item{}, got); diff != "" {
+			t.Errorf("Decode(%x) left (-zero +got):\n%s", bad, diff)
+		}
+	}
+	if err := dec.Decode(b, nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Decode into nil = %v, want ErrUnsupported", err)
+	}
+	if _, err := NewDecoder[func()](); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("NewDecoder[func()] = %v, want ErrUnsupported", err)
+	}
+	if _, err := NewDecoder[struct{ C chan int }](); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("NewDecoder of a struct with a chan = %v, want ErrUnsupported", err)
+	}
+}

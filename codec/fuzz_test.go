@@ -131,7 +131,19 @@ func checkUnpack(t *testing.T, b []byte) {
 func checkUnmarshal[T any](t *testing.T, b []byte) {
 	t.Helper()
 	var v T
-	if err := Unmarshal(b, &v); err != nil {
+	err := Unmarshal(b, &v)
+	dec, derr := NewDecoder[T]()
+	if derr != nil {
+		t.Fatalf("NewDecoder[%T]: %v", v, derr)
+	}
+	var fromDecoder T
+	if derr = dec.Decode(b, &fromDecoder); (derr == nil) != (err == nil) {
+		t.Fatalf("%x into %T: Unmarshal says %v, Decoder says %v", b, v, err, derr)
+	}
+	if err == nil && !bytes.Equal(mustMarshal(t, v), mustMarshal(t, fromDecoder)) {
+		t.Fatalf("%x into %T: Unmarshal and Decoder disagree: %v, %v", b, v, v, fromDecoder)
+	}
+	if err != nil {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("Unmarshal(%x) into %T: error %v does not wrap ErrCorrupt", b, v, err)
 		}
