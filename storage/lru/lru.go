@@ -405,7 +405,9 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 // Scan forwards to the inner storage's Scan, or returns an error matching
 // [storage.ErrNotSupported] when the inner storage is not a
 // [storage.Scanner]. It reports keys the lru does not manage too, and
-// changes no recency.
+// changes no recency. An lru with no inner storage reports its own live
+// keys as they were when Scan started, with their Seq, and calls fn without
+// its lock held.
 func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyInfo) error) error {
 	sc, ok := s.inner.(storage.Scanner)
 	switch {
@@ -420,7 +422,8 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 }
 
 // DeletePrefix forwards to the inner storage's DeletePrefix, then drops
-// the prefix's keys from the index. It returns an error matching
+// the prefix's keys from the index (an lru with no inner storage drops
+// them with their values). It returns an error matching
 // [storage.ErrNotSupported] when the inner storage is not a
 // [storage.PrefixDeleter].
 func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
