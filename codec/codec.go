@@ -90,12 +90,19 @@ func Unmarshal(b []byte, v any) error {
 	if di.err != nil {
 		return di.err
 	}
+	return decode(di, b, rv.Elem())
+}
+
+// decode validates b and decodes it into v, an addressable value of di's
+// type, which it leaves zero on error.
+func decode(di *decInfo, b []byte, v reflect.Value) error {
 	if err := validate(b); err != nil {
+		v.SetZero()
 		return err
 	}
 	d := decStates.Get().(*decState)
 	d.b, d.i, d.budget = b, 0, allocBudget(len(b))
-	err := d.run(di, rv.Elem())
+	err := d.run(di, v)
 	d.b = nil
 	decStates.Put(d)
 	return err
@@ -125,17 +132,7 @@ func (d *Decoder[T]) Decode(b []byte, v *T) error {
 	if v == nil {
 		return fmt.Errorf("%w: Decode needs a non-nil pointer", ErrUnsupported)
 	}
-	if err := validate(b); err != nil {
-		var zero T
-		*v = zero
-		return err
-	}
-	ds := decStates.Get().(*decState)
-	ds.b, ds.i, ds.budget = b, 0, allocBudget(len(b))
-	err := ds.run(d.dec, reflect.ValueOf(v).Elem())
-	ds.b = nil
-	decStates.Put(ds)
-	return err
+	return decode(d.dec, b, reflect.ValueOf(v).Elem())
 }
 
 // Encoder is the canonical encoder of values of type T, compiled once: it

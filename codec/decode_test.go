@@ -333,6 +333,8 @@ func TestUnmarshalPlainMsgpack(t *testing.T) {
 	}
 }
 
+// TestDecoder checks Decoder against Unmarshal, and that both leave the
+// target zero on corrupt input.
 func TestDecoder(t *testing.T) {
 	type item struct {
 		Name string
@@ -361,6 +363,13 @@ func TestDecoder(t *testing.T) {
 		}
 		if diff := cmp.Diff(item{}, got); diff != "" {
 			t.Errorf("Decode(%x) left (-zero +got):\n%s", bad, diff)
+		}
+		got = item{Name: "stale"}
+		if err := Unmarshal(bad, &got); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Unmarshal(%x) = %v, want ErrCorrupt", bad, err)
+		}
+		if diff := cmp.Diff(item{}, got); diff != "" {
+			t.Errorf("Unmarshal(%x) left (-zero +got):\n%s", bad, diff)
 		}
 	}
 	if err := dec.Decode(b, nil); !errors.Is(err, ErrUnsupported) {
