@@ -67,18 +67,7 @@ func BenchmarkCall(b *testing.B) {
 		b.Run(name+"/hit-int-parallel", func(b *testing.B) {
 			s := newStorage()
 			closeStorage(b, s)
-			f := gecaso.Cached(s, square2)
-			for i := range 1024 {
-				f.Call(ctx, i)
-			}
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				i := 0
-				for pb.Next() {
-					f.Call(ctx, i&1023)
-					i++
-				}
-			})
+			parallelHits(b, gecaso.Cached(s, square2))
 		})
 		b.Run(name+"/miss-int", func(b *testing.B) {
 			s := newStorage()
@@ -122,24 +111,31 @@ func BenchmarkCall(b *testing.B) {
 		}
 	})
 	b.Run("near/hit-int-parallel", func(b *testing.B) {
-		f := gecaso.Cached(memory.New(), square2, gecaso.WithNearCache(1024, time.Minute))
-		for i := range 1024 {
-			f.Call(ctx, i)
-		}
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				f.Call(ctx, i&1023)
-				i++
-			}
-		})
+		parallelHits(b, gecaso.Cached(memory.New(), square2, gecaso.WithNearCache(1024, time.Minute)))
 	})
 	b.Run("key/int", func(b *testing.B) {
 		f := gecaso.Cached(memory.New(), square2)
 		b.ReportAllocs()
 		for b.Loop() {
 			f.Key(12345)
+		}
+	})
+}
+
+// parallelHits fills f with 1024 arguments, then calls it on them in turn
+// from GOMAXPROCS goroutines.
+func parallelHits(b *testing.B, f *gecaso.Func[int, int]) {
+	ctx := context.Background()
+	for i := range 1024 {
+		f.Call(ctx, i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			f.Call(ctx, i&1023)
+			i++
 		}
 	})
 }
