@@ -41,6 +41,11 @@
 //
 // Such a storage may ignore [Params.TTL]: gecaso records the expiry inside
 // every entry and never returns an expired one, whatever the backend does.
+//
+// A storage's own bookkeeping keys (the locks of a [Locker], whatever an
+// [Invalidator] needs) are not entries: [Scanner.Scan] never reports them,
+// [PrefixDeleter.DeletePrefix] never removes them, and a wrapper never
+// counts or evicts them.
 package storage
 
 import (
@@ -145,4 +150,54 @@ type Locker interface {
 	// ttl passes; unlock releases the lock only if it is still the caller's.
 	// When acquired is false, another holder has it.
 	TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, acquired bool, err error)
+}
+
+// Invalidation tells a subscriber which entries some process removed from a
+// shared storage (see [Invalidator]). Keys are the storage's own keys, as
+// given to [Storage.Remove].
+type Invalidation struct {
+	// Keys were removed.
+	Keys []string
+
+	// Prefixes: every key starting with one of them was removed. The empty
+	// prefix stands for every key; the storage sends it when invalidations
+	// may have been lost (after a reconnect), so that a subscriber drops
+	// everything it copied.
+	Prefixes []string
+}
+
+// Invalidator is implemented by storages shared between processes that tell
+// every process using them when entries are removed (storage/redis does,
+// with pub/sub). gecaso's Func and storage/tiered subscribe, so that the
+// copies they keep in the process (the near cache, an L1) are dropped soon
+// after another process forgets or purges them, rather than when the copies
+// age out.
+//
+// An Invalidator publishes every [Storage.Remove] and
+// [PrefixDeleter.DeletePrefix] made through it to every subscriber of every
+// process, the publishing process included.
+type Invalidator interface {
+	// Subscribe calls fn with every invalidation published from the moment
+	// Subscribe returns until cancel is called (cancel waits for a running
+	// fn to return, and is idempotent). fn is called on one goroutine per
+	// subscription, in the order the storage received the messages; it
+	// must not block for long. When messages may have been lost (the
+	// connection dropped), fn receives an Invalidation with the empty
+	// prefix once the subscription is live again. Subscribe fails only
+	// when the storage is closed or cannot subscribe at all; a wrapper
+	// whose inner storage cannot returns an error matching
+	// [ErrNotSupported].
+	Subscribe(fn func(Invalidation)) (cancel func(), err error)
+}
+
+// Nonblocking is implemented by storages whose reads answer from the
+// process's own memory, never waiting on I/O or on a remote server
+// (storage/memory, and storage/lru over one). gecaso reads such a storage on
+// the caller's goroutine. It reads any other storage, for a caller whose
+// context can be cancelled, on a goroutine the caller can leave at once
+// when its context ends, whatever the storage is doing.
+type Nonblocking interface {
+	// Nonblocking reports whether Get and View never block. A wrapper
+	// answers for the storages it reads.
+	Nonblocking() bool
 }
