@@ -4,16 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"reflect"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/gecaso/gecaso/codec"
+	"github.com/gecaso/gecaso/internal/fence"
 	"github.com/gecaso/gecaso/internal/flight"
 	"github.com/gecaso/gecaso/storage"
 )
@@ -21,56 +26,45 @@ import (
 // Func is a memoized function made by [Cached]. It is safe for concurrent use
 // by many goroutines.
 type Func[A, V any] struct {
-	s       storage.Storage
-	viewer  storage.Viewer // s as a Viewer, or nil
-	locker  storage.Locker // s as a Locker when WithLock is on, or nil
-	fn      func(context.Context, A) (V, error)
-	cfg     config
-	ns      string // name, or name@version
-	prefix  string // ns + ":"
-	enc     *codec.Encoder[A]
-	venc    *codec.Encoder[V]
-	vdec    *codec.Decoder[V]
-	flights flight.Group[V]
-	states  sync.Pool // *state[V]
-	near    *near[V]  // nil unless WithNearCache
-}
-
-// state is the per-call scratch space, pooled so that a hit allocates only
-// the key string.
-type state[V any] struct {
-	arg    []byte // canonical encoding of the argument
-	key    []byte // the key being built
-	env    codec.Envelope
-	v      V
+	s      storage.Storage
+	viewer storage.Viewer // s as a Viewer, or nil
+	locker storage.Locker // s as a Locker when WithLock is on, or nil
+	inline bool           // s never blocks (storage.Nonblocking): read it on the caller's goroutine
+	fn     func(context.Context, A) (V, error)
+	cfg    config
+	ns     string // name, or name@version
+	prefix string // ns + ":"
+	enc    *codec.Encoder[A]
+	venc   *codec.Encoder[V]
 	vdec   *codec.Decoder[V]
-	decode func([]byte) error // st.decodeEntry, bound once
+	seed   maphash.Seed // hashes keys that are not digests (WithHashKey(false))
+
+	flights   flight.Group[result[V]]
+	refreshes flight.Group[struct{}] // background refreshes (WithStaleWhileRevalidate), apart from misses
+	fence   *fence.Table // orders fills (near cache, stores) against invalidations
+	// ran counts, per stripe of keys, the runs that ended (and stored). A
+	// miss reads it before its storage read: the run it leads reads the
+	// storage again only if another run of the stripe ended meanwhile, so
+	// that two callers who missed one after the other do not both run fn,
+	// while the common miss reads the storage once.
+	ran [ranStripes]paddedUint64
+
+	states sync.Pool // *state[V]
+	near   *near[V]  // nil unless WithNearCache
+	stats  stats
+	hooks  Hooks
+	logs   logLimiter
+	fails  backoff // keys whose last refresh failed
+
+	reads atomic.Int64 // storage reads running on their own goroutine
 }
 
-// errExpired marks an entry whose envelope says it has expired.
-var errExpired = errors.New("gecaso: entry expired")
+const ranStripes = 256
 
-// StorageError describes a storage failure that a call survived: the cache
-// fails open, so the failure is reported (see [WithErrorHandler] and
-// [WithLogger]) and the call goes on with fn's result.
-type StorageError struct {
-	Op  string // "get", "set", "lock", "unlock", "decode" or "encode"
-	Key string // the storage key
-	Err error  // the cause; an entry that did not decode matches codec.ErrCorrupt
+type paddedUint64 struct {
+	atomic.Uint64
+	_ [56]byte
 }
-
-// Error implements error.
-func (e *StorageError) Error() string {
-	return fmt.Sprintf("gecaso: %s %q: %v", e.Op, e.Key, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *StorageError) Unwrap() error { return e.Err }
-
-// PanicError is the value callers of [Func.Call] panic with when fn panicked:
-// the panic reaches every caller that shared the execution, with the value
-// and the stack of the goroutine that ran fn.
-type PanicError = flight.PanicError
 
 // Cached memoizes fn in s. Calls with equal arguments are answered from s
 // until the entry expires; concurrent calls with equal arguments share one
@@ -79,8 +73,14 @@ type PanicError = flight.PanicError
 // Functions of several arguments take a struct (or an array) as A. What
 // counts as an equal argument is defined by [codec.Marshal]: the canonical
 // encoding of the value, which ignores unexported struct fields. V is stored
-// with msgpack, so only its exported fields survive a round trip through the
-// storage.
+// with msgpack, so only what msgpack encodes survives (exported fields, time
+// instants without their zone, map[string]any for structs held in an any);
+// every call, the first one included, returns the value decoded from those
+// bytes, so a result looks the same on a miss and on every hit.
+//
+// When s is a [storage.Invalidator] and the near cache is on, the Func
+// subscribes to s for as long as the Func is reachable, so that removals by
+// other processes reach its near cache.
 //
 // Cached panics when s or fn is nil, when an option is invalid, or when A or
 // V is a type that can never be encoded (a func or a chan); the message names
@@ -120,18 +120,34 @@ func Cached[A, V any](s storage.Storage, fn func(context.Context, A) (V, error),
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	f := &Func[A, V]{s: s, fn: fn, cfg: cfg, enc: enc, venc: venc, vdec: vdec}
+	f := &Func[A, V]{s: s, fn: fn, cfg: cfg, enc: enc, venc: venc, vdec: vdec, seed: maphash.MakeSeed(), fence: fence.New()}
 	f.ns = cfg.name
 	if cfg.version != "" {
 		f.ns += "@" + cfg.version
 	}
 	f.prefix = f.ns + ":"
 	f.viewer, _ = s.(storage.Viewer)
+	if nb, ok := s.(storage.Nonblocking); ok {
+		f.inline = nb.Nonblocking()
+	}
 	if cfg.lockTTL > 0 {
 		f.locker, _ = s.(storage.Locker)
 	}
+	f.logs.init(cfg.logger, cfg.logInterval)
+	if cfg.observer != nil {
+		f.hooks = cfg.observer.Observe(FuncInfo{
+			Name:    cfg.name,
+			Version: cfg.version,
+			Storage: storageName(s),
+			Stats:   f.Stats,
+		})
+	}
 	if cfg.nearSize > 0 {
-		f.near = newNear[V](cfg.nearSize, cfg.nearMaxAge)
+		inv, _ := s.(storage.Invalidator)
+		f.near = newNear[V](cfg.nearSize, cfg.nearMaxAge, inv != nil)
+		if inv != nil {
+			f.subscribe(inv)
+		}
 	}
 	return f
 }
@@ -146,6 +162,20 @@ func funcName(fn any) string {
 	return strings.NewReplacer(":", "_", "@", "_").Replace(name)
 }
 
+// storageName names the type of s for metrics: its package's last element
+// ("badger", "redis", "tiered") for gecaso's storages, the type otherwise.
+func storageName(s storage.Storage) string {
+	t := reflect.TypeOf(s)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	pkg := t.PkgPath()
+	if strings.HasPrefix(pkg, "github.com/gecaso/gecaso/storage/") {
+		return pkg[strings.LastIndexByte(pkg, '/')+1:]
+	}
+	return t.String()
+}
+
 // Namespace returns the namespace of f's keys: the name, plus "@" and the
 // version when there is one.
 func (f *Func[A, V]) Namespace() string { return f.ns }
@@ -153,11 +183,17 @@ func (f *Func[A, V]) Namespace() string { return f.ns }
 // Call returns fn(ctx, arg), from the storage when an unexpired result is
 // there. Concurrent calls with equal arguments share one execution of fn.
 //
-// A caller whose ctx ends gets ctx.Err() at once; the shared execution goes
-// on for the others, under ctx's values but not its cancellation, and its
-// result is still stored. An error from fn is returned to every caller that
-// shared the execution, unwrapped, and is not stored. If fn panics, every
-// such caller panics with a *[PanicError].
+// Every caller gets a value of its own, decoded from the bytes the result
+// was stored as (a miss returns exactly what later hits return), which it may
+// modify; the near cache is the exception (see [WithNearCache]).
+//
+// A caller whose ctx ends gets ctx.Err() at once, whatever the storage is
+// doing: the storage read goes on in the background, bounded, and the
+// shared execution goes on for the others, under ctx's values but not its
+// cancellation, and its result is still stored. An error from fn is
+// returned to every caller that shared the execution, unwrapped, and is not
+// stored (unless [WithErrorTTL] says so). If fn panics, every such caller
+// panics with a *[PanicError].
 //
 // The cache fails open: a storage error never fails a call that fn can
 // answer; it is reported through [WithErrorHandler] or [WithLogger]. An entry
@@ -165,38 +201,7 @@ func (f *Func[A, V]) Namespace() string { return f.ns }
 // An argument that cannot be encoded is an error matching
 // [codec.ErrUnsupported], and fn is not called.
 func (f *Func[A, V]) Call(ctx context.Context, arg A) (V, error) {
-	var zero V
-	if err := ctx.Err(); err != nil {
-		return zero, err
-	}
-	st := f.getState()
-	defer f.putState(st)
-	if err := f.encodeArg(st, arg); err != nil {
-		return zero, err
-	}
-	if f.near != nil {
-		if v, ok := f.near.get(st.arg); ok {
-			return v, nil
-		}
-	}
-	key := string(f.appendKey(st))
-	v, ok, err := f.load(ctx, st, key)
-	if err != nil {
-		return zero, err
-	}
-	if ok {
-		if f.near != nil {
-			f.near.put(string(st.arg), v, st.env.ExpiresAt)
-		}
-		return v, nil
-	}
-	var nearKey string
-	if f.near != nil {
-		nearKey = string(st.arg)
-	}
-	v, _, err = f.flights.Do(ctx, key, func(ctx context.Context) (V, error) {
-		return f.run(ctx, arg, key, nearKey)
-	})
+	v, _, err := f.CallInfo(ctx, arg)
 	return v, err
 }
 
@@ -212,19 +217,34 @@ func (f *Func[A, V]) Key(arg A) (string, error) {
 }
 
 // Forget removes the stored result for arg, so that the next call runs fn.
-// A call already running for arg is not interrupted and stores its result.
+//
+// Once Forget returns, no call that starts afterwards in this process
+// returns a value read or computed before Forget was called: the entry is
+// gone from the storage and the near cache, a call already running for arg
+// may still answer its own callers but neither stores its result nor puts
+// it in the near cache, and later calls do not join it. On a storage that is
+// a [storage.Invalidator] (Redis), other processes drop their near-cache
+// copies within the bound the storage documents.
+//
+// Forget waits for a store of arg already under way to finish, so that it
+// cannot land after the removal; ctx bounds that wait and the removal.
 func (f *Func[A, V]) Forget(ctx context.Context, arg A) error {
 	st := f.getState()
 	defer f.putState(st)
 	if err := f.encodeArg(st, arg); err != nil {
 		return err
 	}
-	if f.near != nil {
-		f.near.remove(st.arg)
-	}
 	key := string(f.appendKey(st))
-	if err := f.s.Remove(ctx, key); err != nil {
-		return fmt.Errorf("gecaso: forget %q: %w", key, err)
+	var rmErr error
+	err := f.fence.InvalidateAt(ctx, st.h, func() {
+		rmErr = f.s.Remove(ctx, key)
+		if f.near != nil {
+			f.near.remove(st.arg)
+		}
+		f.flights.Forget(key)
+	})
+	if err = errors.Join(rmErr, err); err != nil {
+		return fmt.Errorf("gecaso: forget %s: %w", shortKey(key), err)
 	}
 	return nil
 }
@@ -235,14 +255,21 @@ func (f *Func[A, V]) Forget(ctx context.Context, arg A) error {
 // [storage.Scanner] and removes them; on a storage with neither it returns an
 // error matching [storage.ErrNotSupported].
 //
+// Purge keeps the promise of [Func.Forget] for every argument at once: no
+// call that starts after it returns gets a value read or computed before it.
+//
 // WARNING: functions cached under the same name and version share entries,
 // and Purge removes theirs too.
 func (f *Func[A, V]) Purge(ctx context.Context) error {
-	if f.near != nil {
-		f.near.clear()
-	}
-	err := purgePrefix(ctx, f.s, f.prefix)
-	if err != nil {
+	var rmErr error
+	err := f.fence.InvalidateAll(ctx, func() {
+		rmErr = purgePrefix(ctx, f.s, f.prefix)
+		if f.near != nil {
+			f.near.clear()
+		}
+		f.flights.ForgetAll()
+	})
+	if err = errors.Join(rmErr, err); err != nil {
 		return fmt.Errorf("gecaso: purge %q: %w", f.ns, err)
 	}
 	return nil
@@ -277,23 +304,6 @@ func purgePrefix(ctx context.Context, s storage.Storage, prefix string) error {
 	return err
 }
 
-func (f *Func[A, V]) getState() *state[V] {
-	if st, ok := f.states.Get().(*state[V]); ok {
-		return st
-	}
-	st := &state[V]{arg: make([]byte, 0, 64), key: make([]byte, 0, 128), vdec: f.vdec}
-	st.decode = st.decodeEntry
-	return st
-}
-
-func (f *Func[A, V]) putState(st *state[V]) {
-	if cap(st.arg) > 64<<10 || cap(st.key) > 64<<10 {
-		return // do not pin large buffers
-	}
-	st.env = codec.Envelope{}
-	f.states.Put(st)
-}
-
 // encodeArg puts the canonical encoding of arg in st.arg.
 func (f *Func[A, V]) encodeArg(st *state[V], arg A) error {
 	b, err := f.enc.Append(st.arg[:0], arg)
@@ -304,11 +314,13 @@ func (f *Func[A, V]) encodeArg(st *state[V], arg A) error {
 	return nil
 }
 
-// appendKey builds the key for the argument in st.arg into st.key.
+// appendKey builds the key for the argument in st.arg into st.key, and its
+// hash into st.h.
 func (f *Func[A, V]) appendKey(st *state[V]) []byte {
 	k := append(st.key[:0], f.prefix...)
 	if f.cfg.hashKey {
 		sum := sha256.Sum256(st.arg)
+		st.h = binary.LittleEndian.Uint64(sum[:8])
 		k = base64.RawURLEncoding.AppendEncode(k, sum[:])
 	} else {
 		var err error
@@ -316,183 +328,79 @@ func (f *Func[A, V]) appendKey(st *state[V]) []byte {
 			// st.arg came from our own encoder; a failure here is a bug.
 			panic(fmt.Sprintf("gecaso: rendering a canonical encoding: %v", err))
 		}
+		st.h = maphash.Bytes(f.seed, k)
 	}
 	st.key = k
 	return k
 }
 
-// decodeEntry decodes a stored entry into st.v.
-func (st *state[V]) decodeEntry(b []byte) error {
-	if err := codec.DecodeEnvelope(b, &st.env); err != nil {
-		return err
+// hashOf returns the hash appendKey gives key, a key of f's namespace, and
+// false for a key that cannot be one of f's.
+func (f *Func[A, V]) hashOf(key string) (uint64, bool) {
+	if !strings.HasPrefix(key, f.prefix) {
+		return 0, false
 	}
-	if !st.env.ExpiresAt.IsZero() && !time.Now().Before(st.env.ExpiresAt) {
-		return errExpired
+	if !f.cfg.hashKey {
+		return maphash.String(f.seed, key), true
 	}
-	return st.vdec.Decode(st.env.Data, &st.v)
+	digest := key[len(f.prefix):]
+	if len(digest) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+		return 0, false
+	}
+	var b [9]byte // 12 characters decode to 9 bytes
+	if _, err := base64.RawURLEncoding.Decode(b[:], []byte(digest[:12])); err != nil {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(b[:8]), true
 }
 
-// load reads key from the storage. ok is false on a miss, including a
-// storage failure or an entry that does not decode, which are reported. err
-// is set only when ctx ended.
-func (f *Func[A, V]) load(ctx context.Context, st *state[V], key string) (v V, ok bool, err error) {
-	if f.viewer != nil {
-		err = f.viewer.View(ctx, key, st.decode)
-	} else {
-		var b []byte
-		if b, err = f.s.Get(ctx, key); err == nil {
-			err = st.decodeEntry(b)
-		}
-	}
-	v = st.v
-	var zero V
-	st.v = zero
-	switch {
-	case err == nil:
-		return v, true, nil
-	case err == storage.ErrNotFound || err == errExpired || errors.Is(err, storage.ErrNotFound):
-		return zero, false, nil
-	case ctx.Err() != nil:
-		return zero, false, ctx.Err()
-	case errors.Is(err, codec.ErrCorrupt):
-		f.report("decode", key, err)
-	default:
-		f.report("get", key, err)
-	}
-	return zero, false, nil
-}
+// ranAt returns the counter of ended runs of the stripe of hash h.
+func (f *Func[A, V]) ranAt(h uint64) *atomic.Uint64 { return &f.ran[h%ranStripes].Uint64 }
 
-// run is the shared execution for a missed key: it looks in the storage once
-// more, takes the cross-process lock when configured, runs fn and stores its
-// result before any caller sees it, so that Forget or Purge after a Call
-// never races the write.
-func (f *Func[A, V]) run(ctx context.Context, arg A, key, nearKey string) (V, error) {
-	st := f.getState()
-	// A caller that missed just before another stored the result must not
-	// run fn again.
-	v, ok, _ := f.load(ctx, st, key)
-	expires := st.env.ExpiresAt
-	f.putState(st)
-	if ok {
-		f.nearPut(nearKey, v, expires)
-		return v, nil
-	}
-	if f.locker != nil {
-		var unlock func(context.Context) error
-		if v, expires, ok, unlock = f.awaitLock(ctx, key); ok {
-			f.nearPut(nearKey, v, expires)
-			return v, nil
+// subscribe listens to inv's invalidations for as long as f is reachable:
+// the subscription holds f weakly, and is cancelled when f is collected.
+func (f *Func[A, V]) subscribe(inv storage.Invalidator) {
+	wf := weak.Make(f)
+	cancel, err := inv.Subscribe(func(m storage.Invalidation) {
+		if f := wf.Value(); f != nil {
+			f.invalidated(m)
 		}
-		if unlock != nil {
-			// Released after the result is stored, or when fn fails or
-			// panics, so that the other processes can try at once.
-			defer f.unlock(ctx, key, unlock)
-		}
-	}
-	v, err := f.fn(ctx, arg)
+	})
 	if err != nil {
-		return v, err
-	}
-	f.nearPut(nearKey, v, f.store(ctx, key, v))
-	return v, nil
-}
-
-func (f *Func[A, V]) nearPut(nearKey string, v V, expires time.Time) {
-	if f.near != nil {
-		f.near.put(nearKey, v, expires)
-	}
-}
-
-// store writes v under key and returns the entry's expiry. Failures are
-// reported, never returned: the caller already has its result.
-func (f *Func[A, V]) store(ctx context.Context, key string, v V) (expires time.Time) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.report("set", key, fmt.Errorf("storage panicked: %v", r))
+		if !errors.Is(err, storage.ErrNotSupported) {
+			f.report(opSubscribe, "", err)
 		}
-	}()
-	bufs := bufPool.Get().(*buffers)
-	defer bufPool.Put(bufs)
-
-	data, err := f.venc.Append(bufs.data[:0], v)
-	if err != nil {
-		f.report("encode", key, err)
-		return time.Time{}
-	}
-	bufs.data = data
-	now := time.Now()
-	env := codec.Envelope{WrittenAt: now, Params: f.cfg.params, Data: data}
-	if f.cfg.ttl > 0 {
-		env.ExpiresAt = now.Add(f.cfg.ttl)
-	}
-	frame, err := codec.AppendEnvelope(bufs.frame[:0], &env)
-	if err != nil {
-		f.report("encode", key, err)
-		return time.Time{}
-	}
-	bufs.frame = frame
-	if err := f.s.Set(ctx, key, frame, storage.Params{TTL: f.cfg.ttl, Extra: f.cfg.params}); err != nil {
-		f.report("set", key, err)
-	}
-	return env.ExpiresAt
-}
-
-type buffers struct{ data, frame []byte }
-
-var bufPool = sync.Pool{New: func() any { return new(buffers) }}
-
-// awaitLock takes the cross-process lock for key. When another process holds
-// it, awaitLock polls the storage for that process's result; ok is true when
-// the result appeared. When the lock is ours, unlock releases it. When the
-// lock cannot be had (an error, or no result and no lock after twice the lock
-// TTL), both are zero and the caller runs fn unlocked.
-func (f *Func[A, V]) awaitLock(ctx context.Context, key string) (v V, expires time.Time, ok bool, unlock func(context.Context) error) {
-	ttl := f.cfg.lockTTL
-	deadline := time.Now().Add(2 * ttl)
-	delay := min(5*time.Millisecond, ttl)
-	for {
-		unlock, acquired, err := f.locker.TryLock(ctx, key, ttl)
-		if err != nil {
-			// A wrapper whose inner storage cannot lock is not a failure:
-			// within one process the flight already shares the run.
-			if !errors.Is(err, storage.ErrNotSupported) {
-				f.report("lock", key, err)
-			}
-			return v, expires, false, nil
-		}
-		st := f.getState()
-		v, ok, _ = f.load(ctx, st, key)
-		expires = st.env.ExpiresAt
-		f.putState(st)
-		if ok || acquired {
-			if ok && acquired {
-				f.unlock(ctx, key, unlock)
-				unlock = nil
-			}
-			return v, expires, ok, unlock
-		}
-		if time.Now().After(deadline) {
-			return v, expires, false, nil
-		}
-		t := time.NewTimer(delay)
-		<-t.C
-		delay = min(2*delay, 100*time.Millisecond, ttl)
-	}
-}
-
-func (f *Func[A, V]) unlock(ctx context.Context, key string, unlock func(context.Context) error) {
-	if err := unlock(ctx); err != nil {
-		f.report("unlock", key, err)
-	}
-}
-
-// report hands a survived storage failure to the handler or the logger.
-func (f *Func[A, V]) report(op, key string, err error) {
-	e := &StorageError{Op: op, Key: key, Err: err}
-	if f.cfg.onError != nil {
-		f.cfg.onError(e)
 		return
 	}
-	f.cfg.logger.Warn("gecaso: storage error, the call goes on without the cache",
-		"op", op, "key", key, "err", err)
+	runtime.AddCleanup(f, func(cancel func()) { go cancel() }, cancel)
+}
+
+// invalidationWait bounds how long an invalidation from another process
+// waits for this process's stores of the same keys that began before it.
+const invalidationWait = time.Second
+
+// invalidated drops what the near cache and the running flights hold of the
+// keys another process (or another Func) removed.
+func (f *Func[A, V]) invalidated(m storage.Invalidation) {
+	ctx, cancel := context.WithTimeout(context.Background(), invalidationWait)
+	defer cancel()
+	for _, p := range m.Prefixes {
+		if strings.HasPrefix(f.prefix, p) || strings.HasPrefix(p, f.prefix) {
+			_ = f.fence.InvalidateAll(ctx, func() {
+				f.near.clear()
+				f.flights.ForgetAll()
+			})
+			return
+		}
+	}
+	for _, key := range m.Keys {
+		h, ok := f.hashOf(key)
+		if !ok {
+			continue
+		}
+		_ = f.fence.InvalidateAt(ctx, h, func() {
+			f.near.removeKey(key)
+			f.flights.Forget(key)
+		})
+	}
 }

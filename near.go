@@ -25,10 +25,14 @@ type near[V any] struct {
 	mask    uint64
 	buckets []atomic.Pointer[nearNode[V]]
 
-	mu    sync.Mutex // serialises writers; guards order and next
+	mu    sync.Mutex // serialises writers; guards order, next and byKey
 	size  int        // maxEntries
 	order []nearSlot // keys in insertion order, a ring of size once full
 	next  int        // the ring slot to overwrite next
+	// byKey maps the storage key of every entry to its key here, so that
+	// an invalidation naming storage keys can find the entries; nil unless
+	// the Func listens to invalidations.
+	byKey map[string]string
 }
 
 type nearSlot struct {
@@ -40,8 +44,10 @@ type nearSlot struct {
 type nearNode[V any] struct {
 	hash    uint64
 	key     string
+	skey    string // the storage key
 	v       V
 	expires int64 // monoNow nanoseconds
+	wall    int64 // the entry's own expiry, Unix nanoseconds; 0: never
 	next    *nearNode[V]
 }
 
@@ -53,8 +59,13 @@ var epoch = time.Now()
 // moved by changes to the wall clock.
 func monoNow() int64 { return int64(time.Since(epoch)) }
 
-func newNear[V any](maxEntries int, maxAge time.Duration) *near[V] {
+// newNear returns a near cache of maxEntries results kept for maxAge;
+// byStorageKey makes removeKey work.
+func newNear[V any](maxEntries int, maxAge time.Duration, byStorageKey bool) *near[V] {
 	n := &near[V]{seed: maphash.MakeSeed(), maxAge: int64(maxAge)}
+	if byStorageKey {
+		n.byKey = make(map[string]string)
+	}
 	size := 1 << bits.Len(uint(maxEntries-1)) // a power of two ≥ maxEntries
 	n.mask = uint64(size - 1)
 	n.buckets = make([]atomic.Pointer[nearNode[V]], size)
@@ -62,23 +73,29 @@ func newNear[V any](maxEntries int, maxAge time.Duration) *near[V] {
 	return n
 }
 
-func (n *near[V]) get(k []byte) (V, bool) {
+// get returns the value kept for k and its entry's expiry (zero: never).
+func (n *near[V]) get(k []byte) (V, time.Time, bool) {
 	h := maphash.Bytes(n.seed, k)
 	for e := n.buckets[h&n.mask].Load(); e != nil; e = e.next {
 		if e.hash == h && e.key == string(k) {
 			if monoNow() >= e.expires {
 				break
 			}
-			return e.v, true
+			var exp time.Time
+			if e.wall != 0 {
+				exp = time.Unix(0, e.wall)
+			}
+			return e.v, exp, true
 		}
 	}
 	var zero V
-	return zero, false
+	return zero, time.Time{}, false
 }
 
-// put keeps v for maxAge, or until expires when that is sooner (a zero
-// expires means the entry itself never expires).
-func (n *near[V]) put(k string, v V, expires time.Time) {
+// put keeps v, the value of the entry stored under skey, for maxAge, or
+// until expires when that is sooner (a zero expires means the entry itself
+// never expires).
+func (n *near[V]) put(k, skey string, v V, expires time.Time) {
 	age := n.maxAge
 	if !expires.IsZero() {
 		age = min(age, int64(time.Until(expires)))
@@ -88,11 +105,18 @@ func (n *near[V]) put(k string, v V, expires time.Time) {
 	if age > 0 && exp < now {
 		exp = math.MaxInt64 // a maxAge of "forever" must not wrap around
 	}
+	var wall int64
+	if !expires.IsZero() {
+		wall = expires.UnixNano()
+	}
 	h := maphash.String(n.seed, k)
-	e := &nearNode[V]{hash: h, key: k, v: v, expires: exp}
+	e := &nearNode[V]{hash: h, key: k, skey: skey, v: v, expires: exp, wall: wall}
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.byKey != nil {
+		n.byKey[skey] = k
+	}
 	b := &n.buckets[h&n.mask]
 	head := b.Load()
 	if old := find(head, h, k); old != nil {
@@ -122,12 +146,25 @@ func (n *near[V]) remove(k []byte) {
 	n.mu.Unlock()
 }
 
+// removeKey removes the entry of the storage key skey, if kept; it needs
+// the map newNear makes with byStorageKey.
+func (n *near[V]) removeKey(skey string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if k, ok := n.byKey[skey]; ok {
+		n.removeLocked(maphash.String(n.seed, k), k)
+	}
+}
+
 // removeLocked unlinks key from its bucket; n.mu is held.
 func (n *near[V]) removeLocked(h uint64, key string) {
 	b := &n.buckets[h&n.mask]
 	head := b.Load()
 	if old := find(head, h, key); old != nil {
 		b.Store(replace(head, old, old.next))
+		if n.byKey != nil && n.byKey[old.skey] == key {
+			delete(n.byKey, old.skey)
+		}
 	}
 }
 
@@ -139,6 +176,9 @@ func (n *near[V]) clear() {
 	}
 	clear(n.order)
 	n.order, n.next = n.order[:0], 0
+	if n.byKey != nil {
+		clear(n.byKey)
+	}
 }
 
 // find returns the node of chain head holding key, or nil.

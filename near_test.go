@@ -16,7 +16,7 @@ import (
 func contents(n *near[int], keys []string) map[string]int {
 	got := map[string]int{}
 	for _, k := range keys {
-		if v, ok := n.get([]byte(k)); ok {
+		if v, _, ok := n.get([]byte(k)); ok {
 			got[k] = v
 		}
 	}
@@ -36,11 +36,11 @@ func nearKeys(count int) []string {
 // is replaced and unlinked.
 func TestNear_chains(t *testing.T) {
 	keys := nearKeys(48)
-	n := newNear[int](256, time.Hour) // room for all keys in 256 buckets
+	n := newNear[int](256, time.Hour, true) // room for all keys in 256 buckets
 	n.mask = 15                       // but only 16 used: chains of about 3
 	want := map[string]int{}
 	for i, k := range keys {
-		n.put(k, i, time.Time{})
+		n.put(k, "s:"+k, i, time.Time{})
 		want[k] = i
 	}
 	if diff := cmp.Diff(want, contents(n, keys)); diff != "" {
@@ -48,7 +48,7 @@ func TestNear_chains(t *testing.T) {
 	}
 	for i, k := range keys {
 		if i%3 == 0 {
-			n.put(k, -i, time.Time{})
+			n.put(k, "s:"+k, -i, time.Time{})
 			want[k] = -i
 		}
 	}
@@ -73,11 +73,11 @@ func TestNear_chains(t *testing.T) {
 func TestNear_bound(t *testing.T) {
 	for _, size := range []int{1, 2, 100, 1000} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			n := newNear[int](size, time.Hour)
+			n := newNear[int](size, time.Hour, true)
 			keys := nearKeys(10 * size)
 			for i, k := range keys {
-				n.put(k, i, time.Time{})
-				n.put(k, i, time.Time{}) // an overwrite takes no second slot
+				n.put(k, "s:"+k, i, time.Time{})
+				n.put(k, "s:"+k, i, time.Time{}) // an overwrite takes no second slot
 			}
 			// Exactly the last size keys are kept: FIFO, to the entry.
 			want := map[string]int{}
@@ -94,9 +94,9 @@ func TestNear_bound(t *testing.T) {
 // TestNear_forever keeps entries whose maxAge or expiry lies as far ahead
 // as a time.Duration goes, without the sum wrapping into the past.
 func TestNear_forever(t *testing.T) {
-	n := newNear[int](10, math.MaxInt64)
-	n.put("age", 1, time.Time{})
-	n.put("ttl", 2, time.Unix(1<<62, 0))
+	n := newNear[int](10, math.MaxInt64, true)
+	n.put("age", "s:age", 1, time.Time{})
+	n.put("ttl", "s:ttl", 2, time.Unix(1<<62, 0))
 	if diff := cmp.Diff(map[string]int{"age": 1, "ttl": 2}, contents(n, []string{"age", "ttl"})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -104,10 +104,10 @@ func TestNear_forever(t *testing.T) {
 
 func TestNear_expiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := newNear[int](10, time.Minute)
-		n.put("age", 1, time.Time{})
-		n.put("ttl", 2, time.Now().Add(10*time.Second))
-		n.put("gone", 3, time.Now().Add(-time.Second))
+		n := newNear[int](10, time.Minute, true)
+		n.put("age", "s:age", 1, time.Time{})
+		n.put("ttl", "s:ttl", 2, time.Now().Add(10*time.Second))
+		n.put("gone", "s:gone", 3, time.Now().Add(-time.Second))
 		check := func(when string, want map[string]int) {
 			t.Helper()
 			if diff := cmp.Diff(want, contents(n, []string{"age", "ttl", "gone"})); diff != "" {
@@ -126,7 +126,7 @@ func TestNear_expiry(t *testing.T) {
 // and clear; under -race it checks that readers need no lock, and every
 // value read must be one that was put for its key.
 func TestNear_concurrent(t *testing.T) {
-	n := newNear[int](64, time.Hour)
+	n := newNear[int](64, time.Hour, true)
 	keys := nearKeys(256)
 	var writers, readers sync.WaitGroup
 	stop := make(chan struct{})
@@ -147,7 +147,7 @@ func TestNear_concurrent(t *testing.T) {
 						n.clear()
 					}
 				default:
-					n.put(k, len(k)*1000+i%2, time.Time{})
+					n.put(k, "s:"+k, len(k)*1000+i%2, time.Time{})
 				}
 			}
 		})
@@ -156,7 +156,7 @@ func TestNear_concurrent(t *testing.T) {
 		readers.Go(func() {
 			for range 200 {
 				for _, k := range keys {
-					if v, ok := n.get([]byte(k)); ok && v/1000 != len(k) {
+					if v, _, ok := n.get([]byte(k)); ok && v/1000 != len(k) {
 						t.Errorf("get(%q) = %d, a value never put for it", k, v)
 						return
 					}

@@ -46,6 +46,10 @@ type Envelope struct {
 	// never expires.
 	ExpiresAt time.Time
 
+	// StaleUntil and Error: placeholders of format version 2.
+	StaleUntil time.Time
+	Error      bool
+
 	// Params are encoded canonically by AppendEnvelope when non-nil (an empty
 	// map stores no params). DecodeEnvelope leaves Params nil: see
 	// DecodeParams.

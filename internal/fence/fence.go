@@ -53,13 +53,22 @@ type stripe struct {
 // New returns an empty Table.
 func New() *Table { return &Table{seed: maphash.MakeSeed()} }
 
-func (t *Table) stripe(key string) *stripe {
-	return &t.s[maphash.String(t.seed, key)&(stripes-1)]
-}
+func (t *Table) stripe(key string) *stripe { return t.at(t.Hash(key)) }
+
+func (t *Table) at(h uint64) *stripe { return &t.s[h&(stripes-1)] }
+
+// Hash returns the hash of key that the methods taking a string use. A
+// caller that already holds a well-mixed hash of its keys (a digest) may
+// use the methods ending in At with it instead, consistently for every
+// method of one key space.
+func (t *Table) Hash(key string) uint64 { return maphash.String(t.seed, key) }
 
 // Token returns the generation of key, to be taken before the fill reads
 // its source. It takes no lock.
-func (t *Table) Token(key string) Token { return Token(t.stripe(key).gen.Load()) }
+func (t *Table) Token(key string) Token { return t.TokenAt(t.Hash(key)) }
+
+// TokenAt is [Table.Token] for the key of hash h.
+func (t *Table) TokenAt(h uint64) Token { return Token(t.at(h).gen.Load()) }
 
 // Write is a write begun by [Table.Begin], to be passed to [Table.End].
 type Write struct {
@@ -72,7 +81,12 @@ type Write struct {
 // was taken or is running. Otherwise the caller writes its copy and then
 // calls End.
 func (t *Table) Begin(key string, tok Token) (w Write, ok bool) {
-	s := t.stripe(key)
+	return t.BeginAt(t.Hash(key), tok)
+}
+
+// BeginAt is [Table.Begin] for the key of hash h.
+func (t *Table) BeginAt(h uint64, tok Token) (w Write, ok bool) {
+	s := t.at(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.active > 0 || s.gen.Load() != uint64(tok) {
@@ -135,7 +149,12 @@ func (s *stripe) end() {
 // those writes do, Invalidate stops waiting, still calls remove, and
 // returns ctx.Err(); the writes then report invalidated from End.
 func (t *Table) Invalidate(ctx context.Context, key string, remove func()) error {
-	s := t.stripe(key)
+	return t.InvalidateAt(ctx, t.Hash(key), remove)
+}
+
+// InvalidateAt is [Table.Invalidate] for the key of hash h.
+func (t *Table) InvalidateAt(ctx context.Context, h uint64, remove func()) error {
+	s := t.at(h)
 	err := wait(ctx, s.start())
 	defer s.end()
 	remove()

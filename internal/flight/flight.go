@@ -1,18 +1,19 @@
 // Package flight runs keyed calls so that concurrent callers of one key share
 // one execution (dog-pile protection).
 //
-// It differs from golang.org/x/sync/singleflight in two ways that gecaso
+// It differs from golang.org/x/sync/singleflight in three ways that gecaso
 // needs: every caller waits on its own context and may leave early while the
-// execution goes on for the others; and a panic is recovered with its stack
-// and re-raised in every waiting caller's goroutine. The key leaves the group
-// before the waiters are woken, so a caller that has its result and starts
-// again never joins the finished execution.
+// execution goes on for the others; a panic is recovered with its stack and
+// handed to every waiting caller, which re-panics in its own goroutine; and
+// an execution can be detached ([Group.Forget]), so that callers that come
+// later start a new one instead of joining a run whose result is known to be
+// stale. The key leaves the group before the waiters are woken, so a caller
+// that has its result and starts again never joins the finished execution.
 package flight
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime/debug"
 	"sync"
 )
@@ -21,23 +22,11 @@ import (
 // runtime.Goexit instead of returning.
 var ErrGoexit = errors.New("gecaso: function called runtime.Goexit")
 
-// PanicError is what a waiter re-panics with when the shared function
-// panicked. It carries the original value and the stack of the goroutine
-// that panicked.
-type PanicError struct {
+// Panic is a panic recovered from a shared function: the value it panicked
+// with and the stack of the goroutine that panicked.
+type Panic struct {
 	Value any
 	Stack []byte
-}
-
-// Error returns the panic value and the stack where it happened.
-func (p *PanicError) Error() string {
-	return fmt.Sprintf("gecaso: function panicked: %v\n\n%s", p.Value, p.Stack)
-}
-
-// Unwrap returns the panic value when it is an error.
-func (p *PanicError) Unwrap() error {
-	err, _ := p.Value.(error)
-	return err
 }
 
 // Group is a set of keyed calls. The zero value is ready to use. A Group is
@@ -48,46 +37,85 @@ type Group[V any] struct {
 }
 
 type call[V any] struct {
-	done  chan struct{} // closed once val, err and pe are set
+	done  chan struct{} // closed once val, err and pan are set
 	val   V
 	err   error
-	pe    *PanicError
+	pan   *Panic
 	waits int // number of callers that joined; guarded by Group.mu
+}
+
+// join returns the call of key, starting one (started true) when there is
+// none.
+func (g *Group[V]) join(key string) (c *call[V], started bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.calls == nil {
+		g.calls = make(map[string]*call[V])
+	}
+	if c, ok := g.calls[key]; ok {
+		c.waits++
+		return c, false
+	}
+	c = &call[V]{done: make(chan struct{})}
+	g.calls[key] = c
+	return c, true
 }
 
 // Do returns the result of fn for key, running fn once for all concurrent
 // callers of the same key. fn runs in its own goroutine under a context
 // detached from ctx's cancellation (context.WithoutCancel), so a caller whose
 // ctx ends gets ctx.Err() at once while the execution goes on for the others.
-// If fn panics, Do panics with a *PanicError in every waiting caller.
-// shared reports whether the caller joined an execution started by another.
-func (g *Group[V]) Do(ctx context.Context, key string, fn func(context.Context) (V, error)) (v V, shared bool, err error) {
-	g.mu.Lock()
-	if g.calls == nil {
-		g.calls = make(map[string]*call[V])
-	}
-	c, ok := g.calls[key]
-	if ok {
-		c.waits++
-	} else {
-		c = &call[V]{done: make(chan struct{})}
-		g.calls[key] = c
-	}
-	g.mu.Unlock()
-
-	if !ok {
+// When fn panics, every waiting caller gets the recovered panic in pan (and
+// the zero V), to re-panic in its own goroutine. shared reports whether the
+// caller joined an execution started by another.
+func (g *Group[V]) Do(ctx context.Context, key string, fn func(context.Context) (V, error)) (v V, shared bool, pan *Panic, err error) {
+	c, started := g.join(key)
+	if started {
 		go g.run(context.WithoutCancel(ctx), key, c, fn)
 	}
 	select {
 	case <-c.done:
 	case <-ctx.Done():
-		var zero V
-		return zero, ok, ctx.Err()
+		return v, !started, nil, ctx.Err()
 	}
-	if c.pe != nil {
-		panic(c.pe)
+	return c.val, !started, c.pan, c.err
+}
+
+// Go starts fn for key in the background, under a context detached from
+// ctx's cancellation, unless an execution of key is running; it reports
+// whether it started one. Callers of Do for key join it while it runs. A
+// panic in fn is handed to the callers that joined, if any, and otherwise
+// dropped: report it from fn if it matters.
+func (g *Group[V]) Go(ctx context.Context, key string, fn func(context.Context) (V, error)) bool {
+	g.mu.Lock()
+	if _, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		return false
 	}
-	return c.val, ok, c.err
+	if g.calls == nil {
+		g.calls = make(map[string]*call[V])
+	}
+	c := &call[V]{done: make(chan struct{})}
+	g.calls[key] = c
+	g.mu.Unlock()
+	go g.run(context.WithoutCancel(ctx), key, c, fn)
+	return true
+}
+
+// Forget detaches the execution of key, if one runs: callers that come later
+// start a new execution, while the callers already waiting get the detached
+// one's result.
+func (g *Group[V]) Forget(key string) {
+	g.mu.Lock()
+	delete(g.calls, key)
+	g.mu.Unlock()
+}
+
+// ForgetAll detaches every running execution, as [Group.Forget] does one.
+func (g *Group[V]) ForgetAll() {
+	g.mu.Lock()
+	clear(g.calls)
+	g.mu.Unlock()
 }
 
 // InFlight reports how many keys have an execution running. Tests use it.
@@ -102,13 +130,15 @@ func (g *Group[V]) run(ctx context.Context, key string, c *call[V], fn func(cont
 	defer func() {
 		if !normal {
 			if r := recover(); r != nil {
-				c.pe = &PanicError{Value: r, Stack: debug.Stack()}
+				c.pan = &Panic{Value: r, Stack: debug.Stack()}
 			} else {
 				c.err = ErrGoexit
 			}
 		}
 		g.mu.Lock()
-		delete(g.calls, key)
+		if g.calls[key] == c { // not detached, nor replaced after that
+			delete(g.calls, key)
+		}
 		g.mu.Unlock()
 		close(c.done)
 	}()

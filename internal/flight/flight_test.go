@@ -26,7 +26,7 @@ func TestDo_sharesOneRun(t *testing.T) {
 		shared := make([]bool, 5)
 		for i := range shared {
 			wg.Go(func() {
-				v, sh, err := g.Do(context.Background(), "k", fn)
+				v, sh, _, err := g.Do(context.Background(), "k", fn)
 				if v != "v" || err != nil {
 					t.Errorf("Do = %q, %v", v, err)
 				}
@@ -54,7 +54,7 @@ func TestDo_keysAreIndependent(t *testing.T) {
 		block := make(chan struct{})
 		go g.Do(context.Background(), "slow", func(context.Context) (int, error) { <-block; return 1, nil })
 		synctest.Wait()
-		v, _, err := g.Do(context.Background(), "fast", func(context.Context) (int, error) { return 2, nil })
+		v, _, _, err := g.Do(context.Background(), "fast", func(context.Context) (int, error) { return 2, nil })
 		if v != 2 || err != nil {
 			t.Errorf("Do(fast) = %d, %v while another key is blocked", v, err)
 		}
@@ -75,7 +75,7 @@ func TestDo_waiterLeavesOnItsContext(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			_, _, err := g.Do(ctx, "k", fn)
+			_, _, _, err := g.Do(ctx, "k", fn)
 			done <- err
 		}()
 		synctest.Wait()
@@ -85,7 +85,7 @@ func TestDo_waiterLeavesOnItsContext(t *testing.T) {
 		}
 		other := make(chan int, 1)
 		go func() {
-			v, _, _ := g.Do(context.Background(), "k", fn)
+			v, _, _, _ := g.Do(context.Background(), "k", fn)
 			other <- v
 		}()
 		synctest.Wait()
@@ -105,22 +105,22 @@ func TestDo_panicReachesEveryWaiter(t *testing.T) {
 			<-release
 			panic(errors.New("broken"))
 		}
-		got := make(chan any, 3)
+		got := make(chan *Panic, 3)
 		for range 3 {
 			go func() {
-				defer func() { got <- recover() }()
-				g.Do(context.Background(), "k", fn)
+				_, _, pan, _ := g.Do(context.Background(), "k", fn)
+				got <- pan
 			}()
 		}
 		synctest.Wait()
 		close(release)
 		for range 3 {
-			pe, ok := (<-got).(*PanicError)
-			if !ok {
-				t.Fatal("a waiter did not panic with *PanicError")
+			pan := <-got
+			if pan == nil {
+				t.Fatal("a waiter did not get the panic")
 			}
-			if pe.Unwrap() == nil || pe.Unwrap().Error() != "broken" || len(pe.Stack) == 0 {
-				t.Errorf("PanicError = %v", pe)
+			if err, _ := pan.Value.(error); err == nil || err.Error() != "broken" || len(pan.Stack) == 0 {
+				t.Errorf("Panic = %v", pan)
 			}
 		}
 		if g.InFlight() != 0 {
@@ -131,7 +131,7 @@ func TestDo_panicReachesEveryWaiter(t *testing.T) {
 
 func TestDo_goexit(t *testing.T) {
 	var g Group[int]
-	_, _, err := g.Do(context.Background(), "k", func(context.Context) (int, error) {
+	_, _, _, err := g.Do(context.Background(), "k", func(context.Context) (int, error) {
 		runtime.Goexit()
 		return 0, nil
 	})
@@ -147,8 +147,114 @@ func TestDo_noReuseAfterReturn(t *testing.T) {
 	n := 0
 	fn := func(context.Context) (int, error) { n++; return n, nil }
 	for want := 1; want <= 3; want++ {
-		if v, _, _ := g.Do(context.Background(), "k", fn); v != want {
+		if v, _, _, _ := g.Do(context.Background(), "k", fn); v != want {
 			t.Fatalf("Do = %d, want %d", v, want)
 		}
 	}
+}
+
+// A caller that comes after Forget starts a new run; the callers that had
+// joined the detached run get its result.
+func TestForget_detachesTheRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		release := make(chan struct{})
+		var runs atomic.Int32
+		fn := func(context.Context) (int, error) {
+			n := int(runs.Add(1))
+			if n == 1 {
+				<-release
+			}
+			return n, nil
+		}
+		old := make(chan int, 2)
+		for range 2 {
+			go func() {
+				v, _, _, _ := g.Do(context.Background(), "k", fn)
+				old <- v
+			}()
+			synctest.Wait()
+		}
+		g.Forget("k")
+		v, shared, _, _ := g.Do(context.Background(), "k", fn)
+		if v != 2 || shared {
+			t.Errorf("after Forget, Do = %d (shared %v), want a new run's 2", v, shared)
+		}
+		close(release)
+		for range 2 {
+			if v := <-old; v != 1 {
+				t.Errorf("a caller of the detached run got %d, want 1", v)
+			}
+		}
+		if g.InFlight() != 0 {
+			t.Errorf("%d keys left in flight", g.InFlight())
+		}
+	})
+}
+
+// The detached run, when it ends, must not remove the run that replaced it.
+func TestForget_detachedRunLeavesTheNewOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		first, second := make(chan struct{}), make(chan struct{})
+		go g.Do(context.Background(), "k", func(context.Context) (int, error) { <-first; return 1, nil })
+		synctest.Wait()
+		g.ForgetAll()
+		go g.Do(context.Background(), "k", func(context.Context) (int, error) { <-second; return 2, nil })
+		synctest.Wait()
+		close(first)
+		synctest.Wait()
+		got := make(chan int, 1)
+		go func() {
+			v, _, _, _ := g.Do(context.Background(), "k", func(context.Context) (int, error) { return 3, nil })
+			got <- v
+		}()
+		synctest.Wait()
+		close(second)
+		if v := <-got; v != 2 {
+			t.Errorf("a caller got %d, want 2 from the running replacement", v)
+		}
+	})
+}
+
+func TestGo_startsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		release := make(chan struct{})
+		fn := func(context.Context) (int, error) { <-release; return 7, nil }
+		if !g.Go(context.Background(), "k", fn) {
+			t.Fatal("Go did not start a run for an idle key")
+		}
+		if g.Go(context.Background(), "k", fn) {
+			t.Fatal("Go started a second run while one was running")
+		}
+		got := make(chan int, 1)
+		go func() {
+			v, shared, _, _ := g.Do(context.Background(), "k", fn)
+			if !shared {
+				t.Error("Do did not join the run Go started")
+			}
+			got <- v
+		}()
+		synctest.Wait()
+		close(release)
+		if v := <-got; v != 7 {
+			t.Errorf("Do = %d, want 7", v)
+		}
+		synctest.Wait()
+		if g.InFlight() != 0 {
+			t.Errorf("%d keys left in flight", g.InFlight())
+		}
+	})
+}
+
+func TestGo_panicWithoutWaitersIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		g.Go(context.Background(), "k", func(context.Context) (int, error) { panic("no one listens") })
+		synctest.Wait()
+		if g.InFlight() != 0 {
+			t.Errorf("the panicked key stayed in flight")
+		}
+	})
 }
