@@ -41,7 +41,7 @@ type Func[A, V any] struct {
 
 	flights   flight.Group[result[V]]
 	refreshes flight.Group[struct{}] // background refreshes (WithStaleWhileRevalidate), apart from misses
-	fence   *fence.Table // orders fills (near cache, stores) against invalidations
+	fence     *fence.Table           // orders fills (near cache, stores) against invalidations
 	// ran counts, per stripe of keys, the runs that ended (and stored). A
 	// miss reads it before its storage read: the run it leads reads the
 	// storage again only if another run of the stripe ended meanwhile, so

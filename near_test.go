@@ -37,7 +37,7 @@ func nearKeys(count int) []string {
 func TestNear_chains(t *testing.T) {
 	keys := nearKeys(48)
 	n := newNear[int](256, time.Hour, true) // room for all keys in 256 buckets
-	n.mask = 15                       // but only 16 used: chains of about 3
+	n.mask = 15                             // but only 16 used: chains of about 3
 	want := map[string]int{}
 	for i, k := range keys {
 		n.put(k, "s:"+k, i, time.Time{})
