@@ -30,7 +30,9 @@ type Storage struct {
 	errs    map[Op]error         // error returned by every call of Op
 	panics  map[Op]any           // value panicked with by every call of Op
 	blocks  map[Op]chan struct{} // calls of Op wait until the channel closes or ctx ends
-	entered map[Op]chan struct{} // receives once per call of Op that starts blocking
+	stalls  map[Op]chan struct{} // calls of Op wait until the channel closes, whatever ctx does
+	parks   map[Op]chan struct{} // calls of Op do their work, then wait until the channel closes
+	entered map[Op]chan struct{} // receives once per call of Op that starts blocking, stalling or parking
 	counts  map[Op]int           // calls made, per Op
 	params  []storage.Params     // Params of every Set, in order
 }
@@ -45,6 +47,8 @@ func New(inner storage.Storage) *Storage {
 		errs:    make(map[Op]error),
 		panics:  make(map[Op]any),
 		blocks:  make(map[Op]chan struct{}),
+		stalls:  make(map[Op]chan struct{}),
+		parks:   make(map[Op]chan struct{}),
 		entered: make(map[Op]chan struct{}),
 		counts:  make(map[Op]int),
 	}
@@ -95,6 +99,56 @@ func (s *Storage) Block(op Op) (entered <-chan struct{}, release func()) {
 	}
 }
 
+// Stall makes calls of op wait until release is called, ignoring their
+// context, as a storage that does not honour cancellation does. Each call
+// that starts waiting sends on entered, which has room for 64 sends.
+func (s *Storage) Stall(op Op) (entered <-chan struct{}, release func()) {
+	return s.hold(s.stalls, op)
+}
+
+// Park makes calls of op do their work and then wait, before returning,
+// until release is called, so that a test can run something between a read
+// and its use. Each call that parks sends on entered, which has room for 64
+// sends. Park applies to Get, Set and Remove; a parked Set has stored its
+// value.
+func (s *Storage) Park(op Op) (entered <-chan struct{}, release func()) {
+	return s.hold(s.parks, op)
+}
+
+func (s *Storage) hold(m map[Op]chan struct{}, op Op) (entered <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	in := make(chan struct{}, 64)
+	m[op] = ch
+	s.entered[op] = in
+	var once sync.Once
+	return in, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if m[op] == ch {
+				delete(m, op)
+			}
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// leave waits, when op is parked, until the park is released.
+func (s *Storage) leave(op Op) {
+	s.mu.Lock()
+	park, in := s.parks[op], s.entered[op]
+	s.mu.Unlock()
+	if park != nil {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		<-park
+	}
+}
+
 // Count returns how many calls of op were made.
 func (s *Storage) Count(op Op) int {
 	s.mu.Lock()
@@ -137,10 +191,17 @@ func (s *Storage) Keys() []string {
 func (s *Storage) enter(ctx context.Context, op Op) error {
 	s.mu.Lock()
 	s.counts[op]++
-	err, pv, block, in := s.errs[op], s.panics[op], s.blocks[op], s.entered[op]
+	err, pv, block, stall, in := s.errs[op], s.panics[op], s.blocks[op], s.stalls[op], s.entered[op]
 	s.mu.Unlock()
 	if pv != nil {
 		panic(pv)
+	}
+	if stall != nil {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		<-stall
 	}
 	if block != nil {
 		select {
@@ -161,6 +222,7 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.enter(ctx, Get); err != nil {
 		return nil, err
 	}
+	defer s.leave(Get)
 	if s.inner != nil {
 		return s.inner.Get(ctx, key)
 	}
@@ -178,6 +240,7 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 	if err := s.enter(ctx, Set); err != nil {
 		return err
 	}
+	defer s.leave(Set)
 	s.mu.Lock()
 	s.params = append(s.params, p)
 	s.mu.Unlock()
@@ -195,6 +258,7 @@ func (s *Storage) Remove(ctx context.Context, keys ...string) error {
 	if err := s.enter(ctx, Remove); err != nil {
 		return err
 	}
+	defer s.leave(Remove)
 	if s.inner != nil {
 		return s.inner.Remove(ctx, keys...)
 	}
