@@ -82,12 +82,12 @@ func (f *Func[A, V]) recheck(ctx context.Context, key string) (r result[V], err 
 func (f *Func[A, V]) compute(ctx context.Context, arg A, key string, h uint64, nearKey string) (result[V], error) {
 	tok := f.fence.TokenAt(h)
 	ri := new(runInfo)
-	ctx = context.WithValue(ctx, runKey{}, ri)
+	fctx := context.WithValue(ctx, runKey{}, ri)
 	var endSpan func(error)
 	if f.hooks.StartSpan != nil {
-		ctx, endSpan = f.hooks.StartSpan(ctx, "gecaso.run", time.Now())
+		fctx, endSpan = f.hooks.StartSpan(fctx, "gecaso.run", time.Now())
 	}
-	v, err := f.callFn(ctx, arg, endSpan)
+	v, err := f.callFn(fctx, arg, endSpan)
 	if err != nil {
 		if f.cfg.errTTL > 0 && !isContextError(err) && (f.cfg.cacheErr == nil || f.cfg.cacheErr(err)) {
 			data, merr := codec.Marshal(errorRecord{Message: err.Error(), Code: f.cfg.codeOf(err)})
