@@ -329,6 +329,7 @@ func (f *Func[A, V]) lookup(ctx context.Context, st *state[V], key string) error
 	// The read runs with a state of its own, which it drops if the caller
 	// leaves first.
 	rst := f.getState()
+	rst.keep = st.keep
 	done := make(chan struct{})
 	go func() {
 		defer f.reads.Add(-1)

@@ -416,3 +416,23 @@ func TestStorageError_longKeyIsShortened(t *testing.T) {
 		t.Errorf("the StorageError does not carry the whole key")
 	}
 }
+
+// A caller with a cancellable context reads a storage that may block on a
+// goroutine of its own; its hit still fills the near cache.
+func TestNearCache_filledByAReadOnItsOwnGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := faulty.New(nil)
+		var src source
+		writer := gecaso.Cached(s, src.call, gecaso.WithName("q"))
+		writer.Call(context.Background(), 1)
+		f := gecaso.Cached(s, src.call, gecaso.WithName("q"), gecaso.WithNearCache(10, time.Hour))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if _, info, _ := f.CallInfo(ctx, 1); info.Source != gecaso.SourceStorage {
+			t.Fatalf("first call from %v, want the storage", info.Source)
+		}
+		if _, info, _ := f.CallInfo(ctx, 1); info.Source != gecaso.SourceNear {
+			t.Fatalf("second call from %v, want the near cache", info.Source)
+		}
+	})
+}

@@ -443,3 +443,22 @@ func TestCallInfo(t *testing.T) {
 		}
 	})
 }
+
+// With both, a failure within the stale-if-error window serves the stale
+// entry and keeps it, rather than storing the error over it.
+func TestStaleIfErrorWinsOverErrorTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var u upstream
+		u.set(1, nil)
+		f := gecaso.Cached(lru.New(nil, 100), u.call, gecaso.WithErrorHandler(func(error) {}),
+			gecaso.WithTTL(time.Second), gecaso.WithStaleIfError(time.Hour), gecaso.WithErrorTTL(time.Hour, nil))
+		callOnce(t, f, 1)
+		time.Sleep(2 * time.Second)
+		u.set(0, errors.New("down"))
+		for range 2 {
+			if r := callOnce(t, f, 1); r.V != 1 || !r.Stale || r.Err != "" {
+				t.Fatalf("got %+v, want the stale 1", r)
+			}
+		}
+	})
+}

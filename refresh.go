@@ -3,6 +3,7 @@ package gecaso
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -34,7 +35,7 @@ func (f *Func[A, V]) refresh(ctx context.Context, arg A, key string, h uint64, n
 	defer func() {
 		if p := recover(); p != nil {
 			f.fails.failed(key, time.Now())
-			f.report(opRefresh, key, &PanicError{Value: p})
+			f.report(opRefresh, key, &PanicError{Value: p, Stack: debug.Stack()})
 		}
 	}()
 	if f.locker != nil {
@@ -59,7 +60,7 @@ func (f *Func[A, V]) refresh(ctx context.Context, arg A, key string, h uint64, n
 		}
 	}
 	f.stats.refreshes.Add(1)
-	if _, err := f.compute(ctx, arg, key, h, nearKey); err != nil {
+	if _, err := f.compute(ctx, arg, key, h, f.fence.TokenAt(h), nearKey); err != nil {
 		f.fails.failed(key, time.Now())
 		f.report(opRefresh, key, err)
 		return

@@ -49,10 +49,20 @@ func (f *Func[A, V]) run(ctx context.Context, arg A, key string, h, ran uint64, 
 			defer f.unlock(ctx, key, unlock)
 		}
 	}
-	r, err := f.compute(ctx, arg, key, h, nearKey)
-	if err != nil && fallback != nil && !isContextError(err) {
+	tok := f.fence.TokenAt(h)
+	r, err := f.compute(ctx, arg, key, h, tok, nearKey)
+	if err == nil || isContextError(err) {
+		return r, err
+	}
+	if fallback != nil {
 		f.report(opStale, key, err)
 		return result[V]{data: fallback, stale: true, masked: err}, nil
+	}
+	if f.cfg.errTTL > 0 && (f.cfg.cacheErr == nil || f.cfg.cacheErr(err)) {
+		data, merr := codec.Marshal(errorRecord{Message: err.Error(), Code: f.cfg.codeOf(err)})
+		if merr == nil {
+			f.store(ctx, key, h, tok, entry{data: data, ttl: f.cfg.errTTL, isErr: true}, "")
+		}
 	}
 	return r, err
 }
@@ -76,11 +86,9 @@ func (f *Func[A, V]) recheck(ctx context.Context, key string) (r result[V], err 
 	return r, nil, false
 }
 
-// compute runs fn and stores its result (or its error, when [WithErrorTTL]
-// says so) under key, unless an invalidation of key happened since compute
-// began.
-func (f *Func[A, V]) compute(ctx context.Context, arg A, key string, h uint64, nearKey string) (result[V], error) {
-	tok := f.fence.TokenAt(h)
+// compute runs fn and stores its result under key, unless an invalidation
+// of key happened since tok was taken (before fn ran).
+func (f *Func[A, V]) compute(ctx context.Context, arg A, key string, h uint64, tok fence.Token, nearKey string) (result[V], error) {
 	ri := new(runInfo)
 	fctx := context.WithValue(ctx, runKey{}, ri)
 	var endSpan func(error)
@@ -89,12 +97,6 @@ func (f *Func[A, V]) compute(ctx context.Context, arg A, key string, h uint64, n
 	}
 	v, err := f.callFn(fctx, arg, endSpan)
 	if err != nil {
-		if f.cfg.errTTL > 0 && !isContextError(err) && (f.cfg.cacheErr == nil || f.cfg.cacheErr(err)) {
-			data, merr := codec.Marshal(errorRecord{Message: err.Error(), Code: f.cfg.codeOf(err)})
-			if merr == nil {
-				f.store(ctx, key, h, tok, entry{data: data, ttl: f.cfg.errTTL, isErr: true}, "")
-			}
-		}
 		return result[V]{}, err
 	}
 	data, err := f.venc.Append(nil, v)
