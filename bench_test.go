@@ -2,7 +2,10 @@ package gecaso_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,3 +146,58 @@ func parallelHits(b *testing.B, f *gecaso.Func[int, int]) {
 type atomicCounter struct{ n atomic.Int64 }
 
 func (c *atomicCounter) add() int { return int(c.n.Add(1)) }
+
+// BenchmarkExpiryCliff calls 1000 hot keys whose entries expire every
+// 20 ms, from every core, with a function that takes 1 ms; with
+// stale-while-revalidate, once the keys are warm no caller should wait for
+// the function. It reports the call latency's p50, p99 and max, the share
+// of calls that waited for fn, and fn's runs per call.
+func BenchmarkExpiryCliff(b *testing.B) {
+	for _, swr := range []time.Duration{0, time.Minute} {
+		name := "plain"
+		if swr > 0 {
+			name = "stale-while-revalidate"
+		}
+		b.Run(name, func(b *testing.B) {
+			const keys = 1000
+			var runs atomic.Int64
+			f := gecaso.Cached(lru.New(nil, 2*keys), func(_ context.Context, k int) (int, error) {
+				runs.Add(1)
+				time.Sleep(time.Millisecond)
+				return k, nil
+			}, gecaso.WithTTL(20*time.Millisecond), gecaso.WithStaleWhileRevalidate(swr))
+			ctx := context.Background()
+			for k := range keys {
+				f.Call(ctx, k)
+			}
+			runs.Store(0)
+			var mu sync.Mutex
+			var all []time.Duration
+			var waited atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var lat []time.Duration
+				r := rand.New(rand.NewPCG(rand.Uint64(), 0))
+				for pb.Next() {
+					start := time.Now()
+					_, info, _ := f.CallInfo(ctx, r.IntN(keys))
+					lat = append(lat, time.Since(start))
+					if info.Source == gecaso.SourceRun || info.Source == gecaso.SourceShared {
+						waited.Add(1)
+					}
+				}
+				mu.Lock()
+				all = append(all, lat...)
+				mu.Unlock()
+			})
+			b.StopTimer()
+			slices.Sort(all)
+			q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) }
+			b.ReportMetric(q(0.5), "p50-ns")
+			b.ReportMetric(q(0.99), "p99-ns")
+			b.ReportMetric(float64(all[len(all)-1]), "max-ns")
+			b.ReportMetric(float64(waited.Load())/float64(len(all)), "waited/op")
+			b.ReportMetric(float64(runs.Load())/float64(len(all)), "runs/op")
+		})
+	}
+}
