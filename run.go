@@ -34,12 +34,12 @@ type result[V any] struct {
 // stale-if-error window, served if fn fails.
 func (f *Func[A, V]) run(ctx context.Context, arg A, key string, h, ran uint64, fallback []byte, nearKey string) (result[V], error) {
 	if f.ranAt(h).Load() != ran {
-		if r, err, ok := f.recheck(ctx, key); ok {
+		if r, ok, err := f.recheck(ctx, key); ok {
 			return r, err
 		}
 	}
 	if f.locker != nil {
-		r, err, ok, unlock := f.awaitLock(ctx, key)
+		r, ok, unlock, err := f.awaitLock(ctx, key)
 		if ok {
 			return r, err
 		}
@@ -69,7 +69,7 @@ func (f *Func[A, V]) run(ctx context.Context, arg A, key string, h, ran uint64, 
 
 // recheck reads key for a run; ok is true when the entry is there, and r
 // (or err, for a cached error) is what the callers get.
-func (f *Func[A, V]) recheck(ctx context.Context, key string) (r result[V], err error, ok bool) {
+func (f *Func[A, V]) recheck(ctx context.Context, key string) (r result[V], ok bool, err error) {
 	st := f.getState()
 	defer f.putState(st)
 	st.keep = true
@@ -79,11 +79,11 @@ func (f *Func[A, V]) recheck(ctx context.Context, key string) (r result[V], err 
 	case fresh:
 		r = result[V]{data: fd.data, source: SourceStorage, written: fd.written, expires: fd.expires}
 		fd.data = nil // now r's
-		return r, nil, true
+		return r, true, nil
 	case negative:
-		return result[V]{source: SourceStorage}, fd.cerr, true
+		return result[V]{source: SourceStorage}, true, fd.cerr
 	}
-	return r, nil, false
+	return r, false, nil
 }
 
 // compute runs fn and stores its result under key, unless an invalidation
@@ -263,7 +263,7 @@ var bufPool = sync.Pool{New: func() any { return new(buffers) }}
 // get. When the lock is ours, unlock releases it. When the lock cannot be
 // had (an error, or no result and no lock after twice the lock TTL), both are
 // zero and the caller runs fn unlocked.
-func (f *Func[A, V]) awaitLock(ctx context.Context, key string) (r result[V], err error, ok bool, unlock func(context.Context) error) {
+func (f *Func[A, V]) awaitLock(ctx context.Context, key string) (r result[V], ok bool, unlock func(context.Context) error, err error) {
 	ttl := f.cfg.lockTTL
 	deadline := time.Now().Add(2 * ttl)
 	delay := min(5*time.Millisecond, ttl)
@@ -276,7 +276,7 @@ func (f *Func[A, V]) awaitLock(ctx context.Context, key string) (r result[V], er
 			if !errors.Is(lerr, storage.ErrNotSupported) {
 				f.report(opLock, key, lerr)
 			}
-			return r, nil, false, nil
+			return r, false, nil, nil
 		}
 		if !acquired && !waited {
 			waited = true
@@ -284,16 +284,16 @@ func (f *Func[A, V]) awaitLock(ctx context.Context, key string) (r result[V], er
 		}
 		// Look again: the holder may have stored the result, also between
 		// our read and our lock.
-		r, err, ok = f.recheck(ctx, key)
+		r, ok, err = f.recheck(ctx, key)
 		if ok || acquired {
 			if ok && acquired {
 				f.unlock(ctx, key, unlock)
 				unlock = nil
 			}
-			return r, err, ok, unlock
+			return r, ok, unlock, err
 		}
 		if time.Now().After(deadline) {
-			return r, nil, false, nil
+			return r, false, nil, nil
 		}
 		t := time.NewTimer(delay)
 		<-t.C
