@@ -83,8 +83,7 @@ func storageErrors(c gecaso.StorageErrorCounts) [len(operations)]uint64 {
 // the microsecond of a near-cache hit to the seconds of a slow function.
 // An SDK View overrides them.
 var durationBuckets = []float64{
-	1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
-	1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+	1e-6, 5e-6, 2.5e-5, 1e-4, 2.5e-4, 1e-3, 2.5e-3, 0.01, 0.025, 0.1, 0.25, 1, 2.5, 10,
 }
 
 // Observer reports what [gecaso.Func]s do to OpenTelemetry: a
