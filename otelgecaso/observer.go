@@ -106,7 +106,8 @@ var durationBuckets = []float64{
 //
 // and, recorded at the end of every call, the histogram
 //
-//	gecaso.call.duration  s          call latency by gecaso.outcome (and error.type on failure)
+//	gecaso.call.duration  s          call latency by gecaso.outcome: hit, near_hit, miss, shared,
+//	                                 stale, canceled; and error.type when the call failed
 //
 // each labelled with [KeyFunctionName], [KeyFunctionVersion],
 // [KeyStorageType] and the [WithAttributes] attributes. A Prometheus
