@@ -104,7 +104,8 @@ var durationBuckets = []float64{
 //	gecaso.lock.waits     {run}      runs that waited for another process's lock
 //	gecaso.storage.io     By         bytes of entries read and written, by gecaso.io.direction
 //
-// and, recorded at the end of every call, the histogram
+// and, recorded at the end of every call unless [WithCallDuration] turns it
+// off, the histogram
 //
 //	gecaso.call.duration  s          call latency by gecaso.outcome: hit, near_hit, miss, shared,
 //	                                 stale, canceled; and error.type when the call failed
@@ -123,7 +124,9 @@ var durationBuckets = []float64{
 // of a call are parts of its caller's trace, not traces of their own.
 //
 // The metrics of a Func stop when the Func is garbage collected: the
-// callback holds it weakly and is unregistered then.
+// callback holds it weakly and is unregistered then. (Except with
+// [WithCallDuration](false) and a noop TracerProvider: the Func then holds
+// nothing of the Observer, and the callback keeps the Func for good.)
 //
 // WARNING: Funcs with the same name, version and storage type report the
 // same series; give them distinct names (they share entries too).
@@ -245,18 +248,22 @@ func (o *Observer) Observe(fi gecaso.FuncInfo) gecaso.Hooks {
 	}
 	var h gecaso.Hooks
 	if o.inst != nil {
-		fs.hist = o.inst.callDuration
-		for i := range numOutcomes {
-			set := withAttrs(fs.attrs, KeyOutcome.String(outcomeNames[i]))
-			fs.record[i] = []metric.RecordOption{metric.WithAttributeSet(set)}
+		if !o.cfg.noCalls {
+			fs.hist = o.inst.callDuration
+			for i := range numOutcomes {
+				set := withAttrs(fs.attrs, KeyOutcome.String(outcomeNames[i]))
+				fs.record[i] = []metric.RecordOption{metric.WithAttributeSet(set)}
+			}
+			h.OnCall = fs.onCall
 		}
-		h.OnCall = fs.onCall
-		o.register(fs, fi.Name)
 	}
 	if o.tracer != nil {
 		fs.spanStart = trace.WithAttributes(fs.attrs...)
 		h.StartSpan = fs.startSpan
 		h.SpanHits = o.cfg.spanHits
+	}
+	if o.inst != nil {
+		o.register(fs, fi.Name, h.OnCall != nil || h.StartSpan != nil)
 	}
 	return h
 }
@@ -272,9 +279,22 @@ func observeOpt(base []attribute.KeyValue, more ...attribute.KeyValue) metric.Ob
 	return metric.WithAttributeSet(withAttrs(base, more...))
 }
 
-// register registers fs's metrics callback, which holds fs weakly, and
-// unregisters it once fs (and so its Func) is collected.
-func (o *Observer) register(fs *funcObs, name string) {
+// register registers fs's metrics callback. When the Func holds fs (held:
+// through its hooks), the callback holds fs weakly, and is unregistered
+// once fs, and so its Func, is collected. Otherwise nothing ties fs to the
+// Func's life, and the callback holds the Func's Stats for good.
+func (o *Observer) register(fs *funcObs, name string, held bool) {
+	stats := func() (gecaso.Stats, bool) { return fs.stats(), true }
+	if held {
+		wp := weak.Make(fs)
+		stats = func() (gecaso.Stats, bool) {
+			fs := wp.Value()
+			if fs == nil {
+				return gecaso.Stats{}, false // the Func is gone; the cleanup unregisters the callback
+			}
+			return fs.stats(), true
+		}
+	}
 	in := o.inst
 	var (
 		base     = observeOpt(fs.attrs)
@@ -282,13 +302,11 @@ func (o *Observer) register(fs *funcObs, name string) {
 		ops      [len(operations)]metric.ObserveOption
 		read     = observeOpt(fs.attrs, KeyDirection.String("read"))
 		written  = observeOpt(fs.attrs, KeyDirection.String("write"))
-		stats    = weak.Make(fs)
 		observed = func(ctx context.Context, ob metric.Observer) error {
-			fs := stats.Value()
-			if fs == nil {
-				return nil // the Func is gone; the cleanup unregisters this callback
+			st, ok := stats()
+			if !ok {
+				return nil
 			}
-			st := fs.stats()
 			for i, n := range [numCallOutcomes]uint64{st.Hits - st.NearHits, st.NearHits, st.Misses, st.Shared} {
 				ob.ObserveInt64(in.calls, int64(n), calls[i])
 			}
@@ -318,7 +336,7 @@ func (o *Observer) register(fs *funcObs, name string) {
 		otel.Handle(fmt.Errorf("gecaso/otelgecaso: register the metrics of %s: %w", name, err))
 		return
 	}
-	if reg != nil {
+	if reg != nil && held {
 		runtime.AddCleanup(fs, unregister, reg)
 	}
 }

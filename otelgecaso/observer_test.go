@@ -369,3 +369,28 @@ func TestObserver_unregistersCollectedFunc(t *testing.T) {
 	}
 	runtime.KeepAlive(kept)
 }
+
+// Without the histogram and spans, the Func gets no hooks, and its counters
+// are still reported.
+func TestObserver_withoutCallDuration(t *testing.T) {
+	mp := newMeterProvider()
+	o := otelgecaso.New(otelgecaso.WithMeterProvider(mp), otelgecaso.WithTracerProvider(tnoopProvider),
+		otelgecaso.WithCallDuration(false))
+	f := gecaso.Cached(lru.New(nil, 10), slowSquare, gecaso.WithName("square"), gecaso.WithObserver(o))
+	if h := o.Observe(gecaso.FuncInfo{Name: "other", Stats: f.Stats}); h.OnCall != nil || h.StartSpan != nil {
+		t.Errorf("hooks: OnCall set %t, StartSpan set %t; want neither", h.OnCall != nil, h.StartSpan != nil)
+	}
+	f.Call(context.Background(), 0)
+	f.Call(context.Background(), 0)
+	runtime.GC() // the callback must not depend on hooks the Func does not hold
+	runtime.GC()
+	got := summary(mp.m.collect(), "gecaso.storage.type")
+	for _, k := range []string{"gecaso.calls{gecaso.function.name=square,gecaso.outcome=hit}", "gecaso.calls{gecaso.function.name=square,gecaso.outcome=miss}"} {
+		if got[k] != 1 {
+			t.Errorf("%s = %v, want 1", k, got[k])
+		}
+	}
+	if recs := mp.m.histogramRecords(); len(recs) != 0 {
+		t.Errorf("histogram records %v, want none", recs)
+	}
+}

@@ -16,6 +16,7 @@ type config struct {
 	mp       metric.MeterProvider
 	tp       trace.TracerProvider
 	spanHits bool
+	noCalls  bool // no gecaso.call.duration
 	attrs    []attribute.KeyValue
 }
 
@@ -58,6 +59,17 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // a call did and hits cost no span. RegisterStorage ignores it.
 func WithSpanHits(on bool) Option {
 	return func(c *config) { c.spanHits = on }
+}
+
+// WithCallDuration turns the gecaso.call.duration histogram on or off. The
+// default, true, records every call's latency, which costs each call two
+// clock reads and a histogram record (a lock per series in the SDK, which
+// many cores hitting one function contend for). Off, with tracing off too
+// (a noop TracerProvider), a call costs what it costs without an observer;
+// the counters, read from [gecaso.Func.Stats] at collection, remain.
+// RegisterStorage ignores it.
+func WithCallDuration(on bool) Option {
+	return func(c *config) { c.noCalls = !on }
 }
 
 // WithAttributes adds attrs to every measurement and span (an instance or

@@ -79,3 +79,30 @@ func BenchmarkCall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOnCall measures the observer's own work at the end of a hit,
+// apart from the call: a histogram record into the SDK. (The call adds two
+// clock reads for it.)
+func BenchmarkOnCall(b *testing.B) {
+	meters := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { meters.Shutdown(context.Background()) })
+	h := otelgecaso.New(otelgecaso.WithMeterProvider(meters)).Observe(gecaso.FuncInfo{
+		Name: "square", Storage: "lru", Stats: func() gecaso.Stats { return gecaso.Stats{} },
+	})
+	ctx := context.Background()
+	info := gecaso.Info{Source: gecaso.SourceStorage}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.OnCall(ctx, info, nil, 150)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				h.OnCall(ctx, info, nil, 150)
+			}
+		})
+	})
+}
