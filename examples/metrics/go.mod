@@ -1,3 +1,10 @@
+// The example service's own module, so that the OpenTelemetry SDK and its
+// Prometheus exporter (and client_golang, which serves /metrics) never
+// become dependencies of the library, which uses the OpenTelemetry API only.
+// The SDK is at v1.41.0, the API version the library requires, and the
+// exporter at v0.63.0, released with it. The library's version is a
+// placeholder: the repository's go.work supplies the library from the
+// working tree.
 module github.com/gecaso/gecaso/examples/metrics
 
 go 1.26.0
