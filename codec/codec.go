@@ -11,14 +11,18 @@ import (
 // ErrCorrupt is wrapped by every error that comes from the content of the
 // bytes being decoded: a malformed or truncated envelope or msgpack value, a
 // checksum mismatch, a future format version, a value that does not fit the
-// target type. Callers treat such an entry as a miss. Match it with errors.Is.
+// target type, and (for [Unpack]) an entry that holds a cached error rather
+// than a value. Callers treat such an entry as a miss. Match it with
+// errors.Is.
 var ErrCorrupt = errors.New("codec: corrupt entry")
 
 // ErrUnsupported is wrapped by every error of encoding a value that cannot be
 // encoded canonically (a func, a channel, a complex number, a uintptr, an
 // unsafe.Pointer, a struct with fields but none exported and no marshaler, a
-// cycle, nesting deeper than [MaxDepth], a marshaler that fails), and by
-// Unmarshal's error for a target type that cannot hold decoded values.
+// cycle, nesting deeper than [MaxDepth], a marshaler that fails), by
+// AppendEnvelope's error for an envelope it cannot frame (a time outside
+// the years 1677-2262, a StaleUntil without an ExpiresAt or before it), and
+// by Unmarshal's error for a target type that cannot hold decoded values.
 // Match it with errors.Is.
 var ErrUnsupported = errors.New("codec: value cannot be encoded")
 

@@ -90,21 +90,29 @@
 //
 // # Envelope format
 //
-// An entry is framed as follows (version 1, integers big-endian):
+// An entry is framed as follows (version 2, integers big-endian):
 //
 //	offset  size  field
 //	0       2     magic "gc"
-//	2       1     format version, 1
+//	2       1     format version, 2
 //	3       8     written at, Unix nanoseconds (int64); 0: unknown
 //	11      8     expires at, Unix nanoseconds (int64); 0: never
-//	19      1-10  params length, minimal uvarint
+//	19      8     stale until, Unix nanoseconds (int64); 0: not past the expiry
+//	27      1     flags: bit 0, the data is a cached error; the others are 0
+//	28      1-10  params length, minimal uvarint
 //	        n     params: canonical msgpack map, or nothing
 //	        1-10  data length, minimal uvarint
-//	        n     data: msgpack of the value
+//	        n     data: msgpack of the value (or of the cached error)
 //	end-4   4     CRC-32C (Castagnoli) of every byte before it
 //
-// The overhead is 25 bytes for small entries. The times sit at fixed offsets
-// so a storage can read the expiry without parsing the rest. A reader
-// refuses, as corrupt, any version other than the one it knows, a newer one
-// included: an entry written by a newer gecaso is a miss for an older one.
+// The overhead is 34 bytes for small entries. The times sit at fixed
+// offsets so a storage can read the expiry without parsing the rest. A
+// stale-until is set only with an expiry and never before it; unknown flags
+// and times out of order are corrupt. Version 1, written by earlier
+// releases, is the same frame without stale-until and flags (its params
+// length sits at offset 19, its overhead is 25 bytes): readers decode it as
+// an entry without a stale window that is not an error. Writers always
+// write version 2. A reader refuses, as corrupt, any version it does not
+// know, a newer one included: an entry written by a newer gecaso is a miss
+// for an older one.
 package codec

@@ -107,6 +107,9 @@ func TestEnvelopeVersion1Frames(t *testing.T) {
 			}
 			checkTime(t, "WrittenAt", tt.wantWrite, e.WrittenAt)
 			checkTime(t, "ExpiresAt", tt.wantExpiry, e.ExpiresAt)
+			if !e.StaleUntil.IsZero() || e.Error {
+				t.Errorf("a version 1 entry decoded with StaleUntil %v and Error %v, want none and false", e.StaleUntil, e.Error)
+			}
 			params, err := e.DecodeParams()
 			if err != nil {
 				t.Fatalf("DecodeParams: %v", err)
