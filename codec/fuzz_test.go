@@ -38,6 +38,15 @@ type fuzzStruct struct {
 	OK  bool
 }
 
+// fuzzRow is much larger in memory than on the wire: its scratch space is
+// unexported and its cache skipped, so not encoded.
+type fuzzRow struct {
+	ID      int
+	Next    *fuzzRow
+	Cache   [64]int64 `msgpack:"-"`
+	scratch [1024]byte
+}
+
 func seedEnvelopes(f *testing.F) {
 	f.Helper()
 	expires := time.Unix(1700003600, 0)
@@ -237,9 +246,14 @@ func FuzzUnmarshal(f *testing.F) {
 		map[string]int{"a": 1}, map[int]string{1: "a"}, time.Unix(1, 2),
 		fuzzStruct{I: 1, S: "x", A: [2]int{1, 2}, L: []fuzzStruct{{N: 2}}, P: &fuzzStruct{Any: []any{1}}},
 		map[any]any{1: []any{"a", map[string]any{"b": nil}}},
+		[]fuzzRow{{ID: 1}, {ID: 2, Next: &fuzzRow{ID: 3}}},
+		map[int8]fuzzRow{-1: {ID: 1}, 2: {}},
+		make([]fuzzRow, 300),
 	} {
 		f.Add(mustMarshal(f, v))
 	}
+	f.Add(append([]byte{0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0xc0}, 256)...)) // nils where rows go
+	f.Add(append([]byte{0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0x80}, 256)...)) // empty maps where rows go
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Add(bytes.Repeat([]byte{0x91}, 200))
 	f.Add([]byte{0xc7, 0x0c, 0xff, 0x3b, 0x9a, 0xca, 0x00, 0, 0, 0, 0, 0, 0, 0, 0})
@@ -252,6 +266,8 @@ func FuzzUnmarshal(f *testing.F) {
 		checkUnmarshal[float32](t, b)
 		checkUnmarshal[string](t, b)
 		checkUnmarshal[time.Time](t, b)
+		checkUnmarshal[[]fuzzRow](t, b)
+		checkUnmarshal[map[int8]fuzzRow](t, b)
 		if _, err := AppendText(nil, b); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("AppendText(%x): error %v does not wrap ErrCorrupt", b, err)
 		}
