@@ -360,7 +360,13 @@ func (s *shapeSource) next() byte {
 	return c
 }
 
-func (s *shapeSource) count() int { return int(s.next()) | int(s.next()&1)<<8 }
+// count returns a number of elements: most often a few, at times hundreds.
+func (s *shapeSource) count() int {
+	if c := s.next(); c < 0xf0 {
+		return int(c % 16)
+	}
+	return int(s.next()) + int(s.next()&1)<<8
+}
 
 func (s *shapeSource) row() shapeRow {
 	r := shapeRow{ID: int64(int8(s.next())) << (s.next() % 56)}
@@ -392,7 +398,7 @@ func (s *shapeSource) outer() shapeOuter {
 			o.Rows[i] = s.row()
 		}
 	}
-	if n := s.next(); n%3 != 0 {
+	if n := s.count(); n%3 != 0 {
 		o.ByID = make(map[int16]shapeRow, n)
 		for range n {
 			o.ByID[int16(s.next())<<int(s.next()%8)] = s.row()
