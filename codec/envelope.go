@@ -90,9 +90,10 @@ type Envelope struct {
 	// or is nil when the entry has no params.
 	RawParams []byte
 
-	// Data is the msgpack of the value. AppendEnvelope writes it as is
-	// without checking it. After DecodeEnvelope it aliases the input (its
-	// capacity ends with it), or is nil when empty.
+	// Data is the msgpack of the value (of the error when Error is set).
+	// AppendEnvelope writes it as is without checking it. After
+	// DecodeEnvelope it aliases the input (its capacity ends with it), or is
+	// nil when empty.
 	Data []byte
 }
 
