@@ -11,14 +11,18 @@ import (
 // ErrCorrupt is wrapped by every error that comes from the content of the
 // bytes being decoded: a malformed or truncated envelope or msgpack value, a
 // checksum mismatch, a future format version, a value that does not fit the
-// target type. Callers treat such an entry as a miss. Match it with errors.Is.
+// target type, and (for [Unpack]) an entry that holds a cached error rather
+// than a value. Callers treat such an entry as a miss. Match it with
+// errors.Is.
 var ErrCorrupt = errors.New("codec: corrupt entry")
 
 // ErrUnsupported is wrapped by every error of encoding a value that cannot be
 // encoded canonically (a func, a channel, a complex number, a uintptr, an
 // unsafe.Pointer, a struct with fields but none exported and no marshaler, a
-// cycle, nesting deeper than [MaxDepth], a marshaler that fails), and by
-// Unmarshal's error for a target type that cannot hold decoded values.
+// cycle, nesting deeper than [MaxDepth], a marshaler that fails), by
+// AppendEnvelope's error for an envelope it cannot frame (a time outside
+// the years 1677-2262, a StaleUntil without an ExpiresAt or before it), and
+// by Unmarshal's error for a target type that cannot hold decoded values.
 // Match it with errors.Is.
 var ErrUnsupported = errors.New("codec: value cannot be encoded")
 
@@ -70,8 +74,17 @@ func appendMarshal(s *encState, dst []byte, v any) ([]byte, error) {
 //
 // b is untrusted: before any decoding it is checked to hold exactly one
 // msgpack value whose every declared length fits in the bytes that follow
-// and whose nesting is at most [MaxDepth], and the memory decoding may
-// allocate is bounded by a multiple of len(b). *v is zeroed first, so
+// and whose nesting is at most [MaxDepth]. What decoding allocates is
+// bounded by what b can justify: at most 1 MiB + R*len(b) bytes of the
+// slices, maps, pointers and interface values it builds (before the
+// allocator rounds them up), plus copies of strings and byte slices (at
+// most len(b) bytes), where R, fixed by the
+// type of *v, is the most memory a value that type holds takes per byte
+// Marshal writes for it (see "Memory" in the package documentation).
+// Every value Marshal writes for the type therefore decodes, however large
+// its unexported or skipped fields, and an input that would take more,
+// such as a long array of nils where large structs are expected, is
+// refused before anything is allocated. *v is zeroed first, so
 // nothing of an earlier value survives (no merging into maps or structs).
 // An integer that does not fit the target (300 into a uint8), a float that
 // would lose precision, or a value of another kind (a string into an int) is
@@ -96,12 +109,21 @@ func Unmarshal(b []byte, v any) error {
 // decode validates b and decodes it into v, an addressable value of di's
 // type, which it leaves zero on error.
 func decode(di *decInfo, b []byte, v reflect.Value) error {
+	return decodeWithFloor(di, b, v, budgetFloor)
+}
+
+// decodeWithFloor is decode with the allocation budget's floor given: the
+// tests decode with none, to check that R(T)*len(b) is enough for every
+// value Marshal writes.
+func decodeWithFloor(di *decInfo, b []byte, v reflect.Value, floor int) error {
 	if err := validate(b); err != nil {
 		v.SetZero()
 		return err
 	}
 	d := decStates.Get().(*decState)
-	d.b, d.i, d.budget = b, 0, allocBudget(len(b))
+	d.b, d.i = b, 0
+	d.limit = decodeBudget(floor, di.ratio, len(b))
+	d.budget = d.limit
 	err := d.run(di, v)
 	d.b = nil
 	decStates.Put(d)

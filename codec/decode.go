@@ -19,38 +19,37 @@ import (
 type decFunc func(d *decState, v reflect.Value) error
 
 // decInfo is the compiled decoder of one type: fn when values of the type
-// can be decoded, err (wrapping ErrUnsupported) when they never can.
+// can be decoded, err (wrapping ErrUnsupported) when they never can. ratio
+// is R of the type, for the allocation budget of decoding one (see
+// budget.go).
 type decInfo struct {
-	fn  decFunc
-	err error
+	fn    decFunc
+	err   error
+	ratio int
 }
 
 // decState is the input and the scratch space of one decoding; it is pooled.
 type decState struct {
 	b      []byte
 	i      int
-	budget int // bytes the decoder may still allocate beyond the input's own size
+	budget int // bytes the decoder may still allocate (see budget.go)
+	limit  int // the budget it started with, for the error message
 	r      bytes.Reader
 	mp     *msgpack.Decoder // for msgpack.CustomDecoder values; created on first use
 }
 
 var decStates = sync.Pool{New: func() any { return new(decState) }}
 
-// allocBudget bounds the memory one decoding may allocate for slices, maps
-// and pointers: a generous multiple of the input's size, so that a short
-// hostile input (an array of a million nils decoded into []BigStruct)
-// cannot make the decoder allocate gigabytes.
-func allocBudget(n int) int { return 1<<20 + 64*n }
-
-// spend charges n elements of size bytes to the allocation budget.
-func (d *decState) spend(n int, size uintptr) error {
-	if size == 0 || n == 0 {
+// spend charges n values of size bytes to the allocation budget, before
+// they are allocated.
+func (d *decState) spend(n int, size int) error {
+	if size <= 0 || n <= 0 {
 		return nil
 	}
-	if uintptr(n) > uintptr(d.budget)/size {
-		return corruptf("decoding would allocate more than %d bytes for %d bytes of input", allocBudget(len(d.b)), len(d.b))
+	if n > d.budget/size {
+		return corruptf("decoding would allocate more than %d bytes for %d bytes of input", d.limit, len(d.b))
 	}
-	d.budget -= n * int(size)
+	d.budget -= n * size
 	return nil
 }
 
@@ -98,6 +97,7 @@ func decoderOf(t reflect.Type) *decInfo {
 	building := make(map[reflect.Type]*decInfo)
 	di := buildDecoder(t, building)
 	for typ, x := range building {
+		x.ratio = ratioOf(typ)
 		decCache.Store(typ, x)
 	}
 	return di
@@ -122,6 +122,13 @@ func checkDecodable(t reflect.Type, seen map[reflect.Type]bool) error {
 		reflect.Float32, reflect.Float64, reflect.String, reflect.Interface:
 		return nil
 	case reflect.Pointer, reflect.Slice, reflect.Array:
+		if t.Kind() == reflect.Pointer {
+			for e := t.Elem(); e.Kind() == reflect.Pointer; e = e.Elem() {
+				if e == t {
+					return fmt.Errorf("pointer type %s that points to itself", t)
+				}
+			}
+		}
 		if err := checkDecodable(t.Elem(), seen); err != nil {
 			return fmt.Errorf("%w (element of %s)", err, t)
 		}
@@ -555,7 +562,7 @@ func decodePointer(t reflect.Type, elem *decInfo) decFunc {
 		if d.isNil() {
 			return nil
 		}
-		if err := d.spend(1, et.Size()); err != nil {
+		if err := d.spend(1, int(et.Size())); err != nil {
 			return err
 		}
 		p := reflect.New(et)
@@ -568,7 +575,7 @@ func decodePointer(t reflect.Type, elem *decInfo) decFunc {
 }
 
 func decodeSlice(t reflect.Type, elem *decInfo) decFunc {
-	size := t.Elem().Size()
+	size := int(t.Elem().Size())
 	return func(d *decState, v reflect.Value) error {
 		if d.isNil() {
 			return nil
@@ -623,7 +630,7 @@ func decodeArray(t reflect.Type, elem *decInfo) decFunc {
 
 func decodeMap(t reflect.Type, key, elem *decInfo) decFunc {
 	kt, et := t.Key(), t.Elem()
-	size := kt.Size() + et.Size() + 8 // a rough cost of a map slot
+	first, entry := mapCosts(t)
 	ifaceKey := kt.Kind() == reflect.Interface
 	return func(d *decState, v reflect.Value) error {
 		if d.isNil() {
@@ -633,7 +640,17 @@ func decodeMap(t reflect.Type, key, elem *decInfo) decFunc {
 		if !ok {
 			return d.mismatch(t)
 		}
-		if err := d.spend(n+1, size); err != nil {
+		if err := d.spend(1, mapHeaderCost); err != nil {
+			return err
+		}
+		if n == 0 {
+			v.Set(reflect.MakeMapWithSize(t, 0))
+			return nil
+		}
+		if err := d.spend(1, first); err != nil {
+			return err
+		}
+		if err := d.spend(n, entry); err != nil {
 			return err
 		}
 		m := reflect.MakeMapWithSize(t, n)
@@ -754,7 +771,7 @@ func fieldAlloc(d *decState, v reflect.Value, index []int) (reflect.Value, error
 				if !v.CanSet() {
 					return reflect.Value{}, nil
 				}
-				if err := d.spend(1, v.Type().Elem().Size()); err != nil {
+				if err := d.spend(1, int(v.Type().Elem().Size())); err != nil {
 					return reflect.Value{}, err
 				}
 				v.Set(reflect.New(v.Type().Elem()))
@@ -776,6 +793,9 @@ func decodeInterface(t reflect.Type) decFunc {
 			p, _, ok := d.strBytes()
 			if !ok {
 				return d.mismatch(t)
+			}
+			if err := d.spend(1, anyBoxCost); err != nil {
+				return err
 			}
 			v.Set(reflect.ValueOf(errors.New(string(p))))
 			return nil
@@ -860,25 +880,34 @@ func (d *decState) anyValue() (any, error) {
 	b, i := d.b, d.i
 	c := b[i]
 	switch {
-	case c <= codePosFixIntMax || c >= codeNegFixIntMin || (c >= codeUint8 && c <= codeInt64):
-		u, neg, _ := d.integer()
-		if !neg && u > math.MaxInt64 {
-			return u, nil
-		}
-		return int64(u), nil
 	case c == codeNil:
 		d.i++
 		return nil, nil
 	case c == codeTrue || c == codeFalse:
 		d.i++
 		return c == codeTrue, nil
+	}
+	if n, ok := d.containerLen(true); ok {
+		return d.anyMap(n)
+	}
+	// Every other value is boxed in the interface.
+	if err := d.spend(1, anyBoxCost); err != nil {
+		return nil, err
+	}
+	switch {
+	case c <= codePosFixIntMax || c >= codeNegFixIntMin || (c >= codeUint8 && c <= codeInt64):
+		u, neg, _ := d.integer()
+		if !neg && u > math.MaxInt64 {
+			return u, nil
+		}
+		return int64(u), nil
 	case c == codeFloat32:
 		d.i += 5
 		return math.Float32frombits(binary.BigEndian.Uint32(b[i+1:])), nil
 	case c == codeFloat64:
 		d.i += 9
 		return math.Float64frombits(binary.BigEndian.Uint64(b[i+1:])), nil
-	case (c >= codeFixStr && c < codeNil) || (c >= codeStr8 && c <= codeStr32):
+	case isStr(c):
 		p, _, _ := d.strBytes()
 		return string(p), nil
 	case c >= codeBin8 && c <= codeBin32:
@@ -886,7 +915,7 @@ func (d *decState) anyValue() (any, error) {
 		return append(make([]byte, 0, len(p)), p...), nil
 	}
 	if n, ok := d.containerLen(false); ok {
-		if err := d.spend(n, 16); err != nil {
+		if err := d.spend(n, anySlotCost); err != nil {
 			return nil, err
 		}
 		s := make([]any, n)
@@ -898,9 +927,6 @@ func (d *decState) anyValue() (any, error) {
 			s[j] = x
 		}
 		return s, nil
-	}
-	if n, ok := d.containerLen(true); ok {
-		return d.anyMap(n)
 	}
 	typ, p, ok := d.ext()
 	if !ok {
@@ -916,44 +942,65 @@ func (d *decState) anyValue() (any, error) {
 	return t, nil
 }
 
+func isStr(c byte) bool { return (c >= codeFixStr && c < codeNil) || (c >= codeStr8 && c <= codeStr32) }
+
+// spendAnyMap charges a map of n entries decoded into an interface.
+func (d *decState) spendAnyMap(n int) error {
+	if err := d.spend(1, mapHeaderCost); err != nil || n == 0 {
+		return err
+	}
+	if err := d.spend(1, anyMapFirst); err != nil {
+		return err
+	}
+	return d.spend(n, anyMapEntry)
+}
+
+// anyMap decodes the n entries of a map into a map[string]any, or into a
+// map[any]any from the first key that is not a string.
 func (d *decState) anyMap(n int) (any, error) {
-	if err := d.spend(n+1, 48); err != nil {
+	if err := d.spendAnyMap(n); err != nil {
 		return nil, err
 	}
-	m := make(map[string]any, n)
-	for j := range n {
-		c := d.b[d.i]
-		if (c >= codeFixStr && c < codeNil) || (c >= codeStr8 && c <= codeStr32) {
+	var m map[string]any
+	j := 0
+	if n == 0 || isStr(d.b[d.i]) {
+		m = make(map[string]any, n)
+		for ; j < n && isStr(d.b[d.i]); j++ {
 			p, _, _ := d.strBytes()
 			x, err := d.anyValue()
 			if err != nil {
 				return nil, err
 			}
 			m[string(p)] = x
-			continue
 		}
-		// A key that is not a string: go on in a map[any]any.
-		mm := make(map[any]any, n)
-		for k, x := range m {
-			mm[k] = x
+		if j == n {
+			return m, nil
 		}
-		for range n - j {
-			start := d.i
-			k, err := d.anyValue()
-			if err != nil {
-				return nil, err
-			}
-			switch k.(type) {
-			case []any, []byte, map[string]any, map[any]any:
-				return nil, corruptf("map key at offset %d is not comparable", start)
-			}
-			x, err := d.anyValue()
-			if err != nil {
-				return nil, err
-			}
-			mm[k] = x
+		// A key that is not a string after some that are: the map is
+		// built again as a map[any]any.
+		if err := d.spendAnyMap(n); err != nil {
+			return nil, err
 		}
-		return mm, nil
 	}
-	return m, nil
+	mm := make(map[any]any, n)
+	for k, x := range m {
+		mm[k] = x
+	}
+	for ; j < n; j++ {
+		start := d.i
+		k, err := d.anyValue()
+		if err != nil {
+			return nil, err
+		}
+		switch k.(type) {
+		case []any, []byte, map[string]any, map[any]any:
+			return nil, corruptf("map key at offset %d is not comparable", start)
+		}
+		x, err := d.anyValue()
+		if err != nil {
+			return nil, err
+		}
+		mm[k] = x
+	}
+	return mm, nil
 }

@@ -78,10 +78,45 @@
 // follow (each array element and map entry needs at least one byte), nesting
 // is at most [MaxDepth], and exactly one value fills the input. It then
 // decodes with its own compiled decoders (msgpack's for types with their own
-// DecodeMsgpack), which also bound what they allocate to a multiple of the
-// input's size, check that integers fit their target and that numbers
-// convert exactly, and turn any panic into an error. Every failure wraps
-// [ErrCorrupt].
+// DecodeMsgpack), which also bound what they allocate (see below), check
+// that integers fit their target and that numbers convert exactly, and turn
+// any panic into an error. Every failure wraps [ErrCorrupt].
+//
+// # Memory
+//
+// A value may take far more memory in Go than on the wire: a
+// struct { ID int; scratch [4096]byte } is 4104 bytes in memory and five
+// bytes in Marshal's output, since unexported fields (and fields tagged
+// `msgpack:"-"`) are not encoded. Decoding must make room for them, and an
+// input may ask for a lot of it: each nil or 0 in an array of a million is
+// one byte on the wire and one element of the slice. Unmarshal settles
+// this by the type: for a target of type T it allocates at most
+//
+//	1 MiB + R(T) * len(b)
+//
+// bytes of slices, maps, pointers and interface values (sizes of Go
+// values: the allocator rounds each allocation up by at most a quarter),
+// plus copies of strings and byte slices (at most len(b) bytes), and
+// refuses the input before an allocation that would exceed that. R(T) is
+// the largest ratio, over the values T can hold that take memory of their
+// own (slice elements, map entries, what pointers point to, values in
+// interfaces), between that memory and the fewest bytes Marshal or
+// msgpack.Marshal writes for such a value (counting its field names and
+// the fields and arrays it holds inline, not counting fields tagged
+// omitempty). For a []struct { ID int; scratch [4096]byte } R is 821
+// (4104 bytes for five); for a []struct { A [1024]int64 } it is 8 (8192 bytes
+// for over a thousand); for values decoded into an interface, where a
+// one-byte empty map costs a map header, it is 340. So every value that
+// Marshal writes reads back, whatever its size, and no input makes
+// Unmarshal allocate more than a genuine encoding of its size would: a
+// megabyte of nils decoded as a []struct { A [1024]int64 } (8 GiB) is
+// refused, as it would be refused as a []struct { ID int; scratch
+// [4096]byte } (4 GiB, where a genuine megabyte takes at most 821 MiB).
+// The charges follow what the Go runtime allocates (slots of a map's
+// groups, out-of-line keys and elements, boxes in interfaces) closely but
+// not to the byte. Types that decode themselves (msgpack.CustomDecoder,
+// msgpack.Unmarshaler, encoding.BinaryUnmarshaler, encoding.TextUnmarshaler)
+// allocate what their methods allocate.
 //
 // Decoding into an interface gives msgpack's natural values: nil, bool,
 // int64 (uint64 above math.MaxInt64), float32, float64, string, []byte,
@@ -90,21 +125,29 @@
 //
 // # Envelope format
 //
-// An entry is framed as follows (version 1, integers big-endian):
+// An entry is framed as follows (version 2, integers big-endian):
 //
 //	offset  size  field
 //	0       2     magic "gc"
-//	2       1     format version, 1
+//	2       1     format version, 2
 //	3       8     written at, Unix nanoseconds (int64); 0: unknown
 //	11      8     expires at, Unix nanoseconds (int64); 0: never
-//	19      1-10  params length, minimal uvarint
+//	19      8     stale until, Unix nanoseconds (int64); 0: not past the expiry
+//	27      1     flags: bit 0, the data is a cached error; the others are 0
+//	28      1-10  params length, minimal uvarint
 //	        n     params: canonical msgpack map, or nothing
 //	        1-10  data length, minimal uvarint
-//	        n     data: msgpack of the value
+//	        n     data: msgpack of the value (or of the cached error)
 //	end-4   4     CRC-32C (Castagnoli) of every byte before it
 //
-// The overhead is 25 bytes for small entries. The times sit at fixed offsets
-// so a storage can read the expiry without parsing the rest. A reader
-// refuses, as corrupt, any version other than the one it knows, a newer one
-// included: an entry written by a newer gecaso is a miss for an older one.
+// The overhead is 34 bytes for small entries. The times sit at fixed
+// offsets so a storage can read the expiry without parsing the rest. A
+// stale-until is set only with an expiry and never before it; unknown flags
+// and times out of order are corrupt. Version 1, written by earlier
+// releases, is the same frame without stale-until and flags (its params
+// length sits at offset 19, its overhead is 25 bytes): readers decode it as
+// an entry without a stale window that is not an error. Writers always
+// write version 2. A reader refuses, as corrupt, any version it does not
+// know, a newer one included: an entry written by a newer gecaso is a miss
+// for an older one.
 package codec

@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"net/netip"
@@ -33,10 +34,12 @@ func mustMarshal(t testing.TB, v any) []byte {
 func sampleEnvelope(t testing.TB) []byte {
 	t.Helper()
 	b, err := AppendEnvelope(nil, &Envelope{
-		WrittenAt: time.Unix(1700000000, 123),
-		ExpiresAt: time.Unix(1700003600, 0),
-		Params:    map[string]any{"source": "db", "n": 3},
-		Data:      mustMarshal(t, map[string][]int{"a": {1, 2, 3}}),
+		WrittenAt:  time.Unix(1700000000, 123),
+		ExpiresAt:  time.Unix(1700003600, 0),
+		StaleUntil: time.Unix(1700007200, 0),
+		Error:      true,
+		Params:     map[string]any{"source": "db", "n": 3},
+		Data:       mustMarshal(t, map[string][]int{"a": {1, 2, 3}}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +70,15 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{"8 MiB data", Envelope{WrittenAt: written, ExpiresAt: written.Add(time.Second), Data: bigData}, nil},
 		{"200 bytes of params", Envelope{WrittenAt: written, Params: map[string]any{"p": strings.Repeat("x", 200)}, Data: []byte{1}},
 			map[string]any{"p": strings.Repeat("x", 200)}},
+		{"stale window", Envelope{WrittenAt: written, ExpiresAt: written.Add(time.Hour), StaleUntil: written.Add(2 * time.Hour), Data: []byte{1}}, nil},
+		{"stale until the expiry", Envelope{WrittenAt: written, ExpiresAt: written.Add(time.Hour), StaleUntil: written.Add(time.Hour), Data: []byte{1}}, nil},
+		{"stale window at the epoch", Envelope{ExpiresAt: time.Unix(0, 0), StaleUntil: time.Unix(0, 0), Data: []byte{1}}, nil},
+		{"cached error", Envelope{WrittenAt: written, ExpiresAt: written.Add(time.Minute), Error: true, Data: mustMarshal(t, "boom")}, nil},
+		{"cached error, stale window, params", Envelope{
+			WrittenAt: written, ExpiresAt: written.Add(time.Minute), StaleUntil: written.Add(time.Hour), Error: true,
+			Params: map[string]any{"a": 1}, Data: mustMarshal(t, map[string]string{"msg": "boom"}),
+		}, map[string]any{"a": int64(1)}},
+		{"cached error without data", Envelope{Error: true}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,15 +94,20 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			if err := DecodeEnvelope(b, &got); err != nil {
 				t.Fatalf("DecodeEnvelope: %v", err)
 			}
-			wantWritten := tt.give.WrittenAt
-			if wantWritten.Equal(time.Unix(0, 0)) {
-				wantWritten = time.Unix(0, 1) // the epoch is stored 1ns later
+			stored := func(t time.Time) time.Time {
+				if t.Equal(time.Unix(0, 0)) {
+					return time.Unix(0, 1) // the epoch is stored 1ns later
+				}
+				return t
 			}
-			if !got.WrittenAt.Equal(wantWritten) || !got.ExpiresAt.Equal(tt.give.ExpiresAt) {
-				t.Errorf("times = %v, %v; want %v, %v", got.WrittenAt, got.ExpiresAt, wantWritten, tt.give.ExpiresAt)
+			checkTime(t, "WrittenAt", stored(tt.give.WrittenAt), got.WrittenAt)
+			checkTime(t, "ExpiresAt", stored(tt.give.ExpiresAt), got.ExpiresAt)
+			checkTime(t, "StaleUntil", stored(tt.give.StaleUntil), got.StaleUntil)
+			if got.Error != tt.give.Error {
+				t.Errorf("Error = %v, want %v", got.Error, tt.give.Error)
 			}
-			if got.WrittenAt.IsZero() != wantWritten.IsZero() || got.ExpiresAt.IsZero() != tt.give.ExpiresAt.IsZero() {
-				t.Errorf("zero times do not round-trip: got %v, %v", got.WrittenAt, got.ExpiresAt)
+			if len(b) > 2 && b[2] != envVersion {
+				t.Errorf("AppendEnvelope wrote format version %d, want %d", b[2], envVersion)
 			}
 			if !bytes.Equal(got.Data, tt.give.Data) {
 				t.Errorf("Data = %d bytes, want %d", len(got.Data), len(tt.give.Data))
@@ -109,14 +126,38 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEnvelopeExpiryAtFixedOffset(t *testing.T) {
-	exp := time.Unix(1800000000, 42)
-	b, err := AppendEnvelope(nil, &Envelope{ExpiresAt: exp})
+// TestEnvelopeLayout pins the bytes of a version 2 frame: storages and
+// tools read the times at fixed offsets, and older readers must keep
+// finding the expiry where version 1 put it.
+func TestEnvelopeLayout(t *testing.T) {
+	b, err := AppendEnvelope(nil, &Envelope{
+		WrittenAt:  time.Unix(0, 0x0102030405060708),
+		ExpiresAt:  time.Unix(0, 0x1112131415161718),
+		StaleUntil: time.Unix(0, 0x2122232425262728),
+		Error:      true,
+		RawParams:  []byte{0x80},
+		Data:       []byte{0xc3},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := int64(binary.BigEndian.Uint64(b[envExpiresAtAt:])); got != exp.UnixNano() {
-		t.Errorf("expiry at offset %d = %d, want %d", envExpiresAtAt, got, exp.UnixNano())
+	want := "6763" + "02" + // magic, version
+		"0102030405060708" + // written at, offset 3
+		"1112131415161718" + // expires at, offset 11
+		"2122232425262728" + // stale until, offset 19
+		"01" + // flags: error, offset 27
+		"0180" + "01c3" + // params and data, length-prefixed
+		"2e625e32" // CRC-32C
+	if diff := cmp.Diff(want, hex.EncodeToString(b)); diff != "" {
+		t.Errorf("frame (-want +got):\n%s", diff)
+	}
+	exp := time.Unix(1800000000, 42)
+	b, err = AppendEnvelope(nil, &Envelope{ExpiresAt: exp, StaleUntil: exp.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := int64(binary.BigEndian.Uint64(b[envExpiresAtAt:])); envExpiresAtAt != 11 || got != exp.UnixNano() {
+		t.Errorf("expiry at offset %d = %d, want offset 11 and %d", envExpiresAtAt, got, exp.UnixNano())
 	}
 }
 
@@ -128,6 +169,10 @@ func TestAppendEnvelopeRefuses(t *testing.T) {
 		{"time before 1677", Envelope{WrittenAt: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"expiry after 2262", Envelope{ExpiresAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"unencodable param", Envelope{Params: map[string]any{"f": func() {}}}},
+		{"stale-until without expiry", Envelope{StaleUntil: time.Unix(1800000000, 0)}},
+		{"stale-until before the expiry", Envelope{ExpiresAt: time.Unix(1800000000, 1), StaleUntil: time.Unix(1800000000, 0)}},
+		{"stale-until 1ns before the expiry at the epoch", Envelope{ExpiresAt: time.Unix(0, 1), StaleUntil: time.Unix(0, 0)}},
+		{"stale-until after 2262", Envelope{ExpiresAt: time.Unix(1800000000, 0), StaleUntil: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,7 +232,18 @@ func TestDecodeEnvelopeCorrupt(t *testing.T) {
 		give []byte
 		want string
 	}{
-		{"future version", mutate(func(b []byte) []byte { b[2] = envVersion + 1; return b }), "newer than 1"},
+		{"future version", mutate(func(b []byte) []byte { b[2] = envVersion + 1; return b }), "newer than 2"},
+		{"version 255", mutate(func(b []byte) []byte { b[2] = 255; return b }), "newer than 2"},
+		{"unknown flag", mutate(func(b []byte) []byte { b[envFlagsAt] |= 0x80; return b }), "unknown bits"},
+		{"stale-until without expiry", mutate(func(b []byte) []byte {
+			copy(b[envExpiresAtAt:], make([]byte, 8))
+			return b
+		}), "no expiry"},
+		{"stale-until before the expiry", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint64(b[envStaleUntilAt:], binary.BigEndian.Uint64(b[envExpiresAtAt:])-1)
+			return b
+		}), "before its expiry"},
+		{"version 2 frame of version 1 size", reseal(append([]byte("gc\x02"), make([]byte, envMinSizeV1-3)...)), "shorter than 34"},
 		{"version 0", mutate(func(b []byte) []byte { b[2] = 0; return b }), "unknown envelope format version 0"},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'x'; return b }), "magic"},
 		{"params claiming 4 GiB", mutate(func(b []byte) []byte {
@@ -220,23 +276,36 @@ func TestDecodeEnvelopeAllocations(t *testing.T) {
 	}
 }
 
-func TestEnvelopeExpired(t *testing.T) {
+func TestEnvelopeFreshness(t *testing.T) {
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name string
-		give time.Time
-		want bool
+		name         string
+		give         Envelope
+		wantExpired  bool
+		wantServable bool
+		wantUntil    time.Time
 	}{
-		{"never", time.Time{}, false},
-		{"future", now.Add(time.Nanosecond), false},
-		{"now", now, true},
-		{"past", now.Add(-time.Hour), true},
+		{"never expires", Envelope{}, false, true, time.Time{}},
+		{"fresh", Envelope{ExpiresAt: now.Add(time.Nanosecond)}, false, true, now.Add(time.Nanosecond)},
+		{"expires now", Envelope{ExpiresAt: now}, true, false, now},
+		{"expired", Envelope{ExpiresAt: now.Add(-time.Hour)}, true, false, now.Add(-time.Hour)},
+		{"fresh with a stale window", Envelope{ExpiresAt: now.Add(time.Minute), StaleUntil: now.Add(time.Hour)}, false, true, now.Add(time.Hour)},
+		{"stale", Envelope{ExpiresAt: now.Add(-time.Minute), StaleUntil: now.Add(time.Minute)}, true, true, now.Add(time.Minute)},
+		{"expired at the start of the window", Envelope{ExpiresAt: now, StaleUntil: now.Add(time.Nanosecond)}, true, true, now.Add(time.Nanosecond)},
+		{"window ends now", Envelope{ExpiresAt: now.Add(-time.Minute), StaleUntil: now}, true, false, now},
+		{"past the window", Envelope{ExpiresAt: now.Add(-time.Hour), StaleUntil: now.Add(-time.Minute)}, true, false, now.Add(-time.Minute)},
+		{"empty window", Envelope{ExpiresAt: now, StaleUntil: now}, true, false, now},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := Envelope{ExpiresAt: tt.give}
-			if got := e.Expired(now); got != tt.want {
-				t.Errorf("Expired = %v, want %v", got, tt.want)
+			if got := tt.give.Expired(now); got != tt.wantExpired {
+				t.Errorf("Expired = %v, want %v", got, tt.wantExpired)
+			}
+			if got := tt.give.Servable(now); got != tt.wantServable {
+				t.Errorf("Servable = %v, want %v", got, tt.wantServable)
+			}
+			if got := tt.give.ServableUntil(); !got.Equal(tt.wantUntil) || got.IsZero() != tt.wantUntil.IsZero() {
+				t.Errorf("ServableUntil = %v, want %v", got, tt.wantUntil)
 			}
 		})
 	}
@@ -293,6 +362,8 @@ func TestUnpackCorrupt(t *testing.T) {
 		{"params with int keys", envelope(Envelope{RawParams: []byte{0x81, 0x01, 0x01}, Data: []byte{1}}), new(int)},
 		{"params truncated", envelope(Envelope{RawParams: []byte{0x81, 0xa1}, Data: []byte{1}}), new(int)},
 		{"not an envelope", []byte{0x01}, new(int)},
+		{"cached error", envelope(Envelope{Error: true, Data: []byte{0x01}}), new(int)},
+		{"cached error, nil value", envelope(Envelope{Error: true, Data: []byte{0x01}}), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,3 +69,33 @@ func ExampleNewEncoder() {
 	// Output:
 	// 82a443697479a44f736c6fa44461797303
 }
+
+func ExampleEnvelope_Servable() {
+	written := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	frame, err := codec.AppendEnvelope(nil, &codec.Envelope{
+		WrittenAt:  written,
+		ExpiresAt:  written.Add(time.Minute),      // fresh for a minute
+		StaleUntil: written.Add(10 * time.Minute), // then servable stale for nine more
+		Data:       []byte{0x2a},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	var e codec.Envelope
+	if err := codec.DecodeEnvelope(frame, &e); err != nil {
+		fmt.Println("miss:", err)
+		return
+	}
+	for _, after := range []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour} {
+		now := written.Add(after)
+		fmt.Printf("after %v: expired %v, servable %v\n", after, e.Expired(now), e.Servable(now))
+	}
+	fmt.Println("keep until", e.ServableUntil().Format(time.TimeOnly))
+	// Output:
+	// after 30s: expired false, servable true
+	// after 5m0s: expired true, servable true
+	// after 1h0m0s: expired true, servable false
+	// keep until 12:10:00
+}

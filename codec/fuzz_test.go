@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
@@ -36,36 +38,68 @@ type fuzzStruct struct {
 	OK  bool
 }
 
+// fuzzRow is much larger in memory than on the wire: its scratch space is
+// unexported and its cache skipped, so not encoded.
+type fuzzRow struct {
+	ID      int
+	Next    *fuzzRow
+	Cache   [64]int64 `msgpack:"-"`
+	scratch [1024]byte
+}
+
 func seedEnvelopes(f *testing.F) {
 	f.Helper()
+	expires := time.Unix(1700003600, 0)
 	for _, v := range []struct {
 		value  any
 		params map[string]any
+		stale  time.Time
+		error  bool
 	}{
-		{42, nil},
-		{"hello", map[string]any{"source": "db"}},
-		{map[string][]int{"a": {1, 2}}, map[string]any{"n": 1, "f": 1.5}},
-		{fuzzStruct{I: -1, S: "s", M: map[string]int{"k": 1}, T: time.Unix(1, 2), P: &fuzzStruct{OK: true}}, nil},
-		{[]any{nil, true, []byte{1}, float32(2), time.Unix(1e10, 0)}, map[string]any{"t": time.Unix(3, 0)}},
+		{42, nil, time.Time{}, false},
+		{"hello", map[string]any{"source": "db"}, expires.Add(time.Hour), false},
+		{map[string][]int{"a": {1, 2}}, map[string]any{"n": 1, "f": 1.5}, expires, false},
+		{fuzzStruct{I: -1, S: "s", M: map[string]int{"k": 1}, T: time.Unix(1, 2), P: &fuzzStruct{OK: true}}, nil, time.Time{}, false},
+		{[]any{nil, true, []byte{1}, float32(2), time.Unix(1e10, 0)}, map[string]any{"t": time.Unix(3, 0)}, time.Time{}, false},
+		{"connection refused", nil, time.Time{}, true},
+		{map[string]any{"msg": "not found", "code": 404}, map[string]any{"source": "db"}, expires.Add(time.Minute), true},
 	} {
 		b, err := AppendEnvelope(nil, &Envelope{
-			WrittenAt: time.Unix(1700000000, 0),
-			ExpiresAt: time.Unix(1700003600, 0),
-			Params:    v.params,
-			Data:      mustMarshal(f, v.value),
+			WrittenAt:  time.Unix(1700000000, 0),
+			ExpiresAt:  expires,
+			StaleUntil: v.stale,
+			Error:      v.error,
+			Params:     v.params,
+			Data:       mustMarshal(f, v.value),
 		})
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
 	}
+	// Frames of format version 1, which readers keep decoding.
+	v1, err := filepath.Glob(filepath.Join("testdata", "envelope-v1", "*.bin"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range v1 {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(b) <= 4<<10 {
+			f.Add(b)
+		}
+	}
 	f.Add([]byte{})
 	f.Add([]byte("gc\x01"))
+	f.Add([]byte("gc\x02"))
 }
 
-// FuzzUnpack checks that Unpack never panics, that every error wraps
-// ErrCorrupt, and that every success round-trips: repacking what was
-// decoded decodes to the same value, params and times. Each input is also
+// FuzzUnpack checks that Unpack and DecodeEnvelope never panic, that every
+// error wraps ErrCorrupt, and that every success round-trips: reframing
+// what was decoded decodes to the same header, params and data, and
+// repacking the decoded value to the same value. Each input is also
 // tried with its checksum fixed, so that the fuzzer reaches past it.
 func FuzzUnpack(f *testing.F) {
 	seedEnvelopes(f)
@@ -79,6 +113,7 @@ func FuzzUnpack(f *testing.F) {
 
 func checkUnpack(t *testing.T, b []byte) {
 	t.Helper()
+	checkEnvelope(t, b)
 	var v any
 	params, err := Unpack(b, &v)
 	if err != nil {
@@ -91,13 +126,16 @@ func checkUnpack(t *testing.T, b []byte) {
 	if err := DecodeEnvelope(b, &e); err != nil {
 		t.Fatalf("Unpack succeeded but DecodeEnvelope fails: %v", err)
 	}
+	if e.Error {
+		t.Fatalf("Unpack(%x) decoded a cached error as a value", b)
+	}
 	repack := func(v any, params map[string]any) []byte {
 		t.Helper()
 		data, err := Marshal(v)
 		if err != nil {
 			t.Fatalf("Marshal of a decoded %T: %v", v, err)
 		}
-		out, err := AppendEnvelope(nil, &Envelope{WrittenAt: e.WrittenAt, ExpiresAt: e.ExpiresAt, Params: params, Data: data})
+		out, err := AppendEnvelope(nil, &Envelope{WrittenAt: e.WrittenAt, ExpiresAt: e.ExpiresAt, StaleUntil: e.StaleUntil, Params: params, Data: data})
 		if err != nil {
 			t.Fatalf("AppendEnvelope of a decoded envelope: %v", err)
 		}
@@ -113,9 +151,8 @@ func checkUnpack(t *testing.T, b []byte) {
 	if err := DecodeEnvelope(b2, &e2); err != nil {
 		t.Fatal(err)
 	}
-	if !e2.WrittenAt.Equal(e.WrittenAt) || !e2.ExpiresAt.Equal(e.ExpiresAt) ||
-		e2.WrittenAt.IsZero() != e.WrittenAt.IsZero() || e2.ExpiresAt.IsZero() != e.ExpiresAt.IsZero() {
-		t.Errorf("times changed: %v %v -> %v %v", e.WrittenAt, e.ExpiresAt, e2.WrittenAt, e2.ExpiresAt)
+	if !sameHeader(&e, &e2) {
+		t.Errorf("times changed: %+v -> %+v", e, e2)
 	}
 	if b3 := repack(v2, params2); !bytes.Equal(b2, b3) {
 		t.Errorf("repacking is not stable:\n%x\n%x", b2, b3)
@@ -123,6 +160,43 @@ func checkUnpack(t *testing.T, b []byte) {
 	if !bytes.Equal(mustMarshal(t, params), mustMarshal(t, params2)) {
 		t.Errorf("params changed: %v -> %v", params, params2)
 	}
+}
+
+// checkEnvelope checks that a frame DecodeEnvelope accepts is one
+// AppendEnvelope writes: the decoded fields frame again, the new frame
+// decodes to the same fields, and a frame of the current version comes
+// back byte for byte (older versions are rewritten in the current one).
+func checkEnvelope(t *testing.T, b []byte) {
+	t.Helper()
+	var e Envelope
+	if err := DecodeEnvelope(b, &e); err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("DecodeEnvelope(%x): error %v does not wrap ErrCorrupt", b, err)
+		}
+		return
+	}
+	b2, err := AppendEnvelope(nil, &e)
+	if err != nil {
+		t.Fatalf("AppendEnvelope of what DecodeEnvelope(%x) gave: %v", b, err)
+	}
+	if b[2] == envVersion && !bytes.Equal(b, b2) {
+		t.Fatalf("DecodeEnvelope then AppendEnvelope changed the frame:\n%x\n%x", b, b2)
+	}
+	var e2 Envelope
+	if err := DecodeEnvelope(b2, &e2); err != nil {
+		t.Fatalf("DecodeEnvelope of the reframed %x: %v", b2, err)
+	}
+	if !sameHeader(&e, &e2) || !bytes.Equal(e.RawParams, e2.RawParams) || !bytes.Equal(e.Data, e2.Data) {
+		t.Fatalf("reframing changed the envelope:\n%+v\n%+v", e, e2)
+	}
+}
+
+// sameHeader reports whether a and b have the same times, zero or not, and
+// the same Error flag.
+func sameHeader(a, b *Envelope) bool {
+	same := func(x, y time.Time) bool { return x.Equal(y) && x.IsZero() == y.IsZero() }
+	return same(a.WrittenAt, b.WrittenAt) && same(a.ExpiresAt, b.ExpiresAt) &&
+		same(a.StaleUntil, b.StaleUntil) && a.Error == b.Error
 }
 
 // checkUnmarshal decodes b into a T and, on success, checks that the value
@@ -172,9 +246,14 @@ func FuzzUnmarshal(f *testing.F) {
 		map[string]int{"a": 1}, map[int]string{1: "a"}, time.Unix(1, 2),
 		fuzzStruct{I: 1, S: "x", A: [2]int{1, 2}, L: []fuzzStruct{{N: 2}}, P: &fuzzStruct{Any: []any{1}}},
 		map[any]any{1: []any{"a", map[string]any{"b": nil}}},
+		[]fuzzRow{{ID: 1}, {ID: 2, Next: &fuzzRow{ID: 3}}},
+		map[int8]fuzzRow{-1: {ID: 1}, 2: {}},
+		make([]fuzzRow, 300),
 	} {
 		f.Add(mustMarshal(f, v))
 	}
+	f.Add(append([]byte{0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0xc0}, 256)...)) // nils where rows go
+	f.Add(append([]byte{0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0x80}, 256)...)) // empty maps where rows go
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Add(bytes.Repeat([]byte{0x91}, 200))
 	f.Add([]byte{0xc7, 0x0c, 0xff, 0x3b, 0x9a, 0xca, 0x00, 0, 0, 0, 0, 0, 0, 0, 0})
@@ -187,6 +266,8 @@ func FuzzUnmarshal(f *testing.F) {
 		checkUnmarshal[float32](t, b)
 		checkUnmarshal[string](t, b)
 		checkUnmarshal[time.Time](t, b)
+		checkUnmarshal[[]fuzzRow](t, b)
+		checkUnmarshal[map[int8]fuzzRow](t, b)
 		if _, err := AppendText(nil, b); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("AppendText(%x): error %v does not wrap ErrCorrupt", b, err)
 		}
