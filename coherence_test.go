@@ -436,3 +436,50 @@ func TestNearCache_filledByAReadOnItsOwnGoroutine(t *testing.T) {
 		}
 	})
 }
+
+type scratchRow struct {
+	ID      int
+	scratch [4096]byte // not encoded
+}
+
+type skippedRow struct {
+	ID  int
+	Buf [512]byte `msgpack:"-"`
+}
+
+// Values gecaso stored read back, however large their unencoded parts are
+// in memory: every call after the first is a hit.
+func TestCall_valuesWithUnencodedPartsReadBack(t *testing.T) {
+	rows := func(_ context.Context, n int) ([]scratchRow, error) {
+		out := make([]scratchRow, n)
+		for i := range out {
+			out[i].ID = i
+		}
+		return out, nil
+	}
+	byID := func(_ context.Context, n int) (map[int]skippedRow, error) {
+		out := make(map[int]skippedRow, n)
+		for i := range n {
+			out[i] = skippedRow{ID: i}
+		}
+		return out, nil
+	}
+	for _, n := range []int{1, 300, 10_000} {
+		f := gecaso.Cached(memory.New(), rows)
+		g := gecaso.Cached(memory.New(), byID)
+		for range 2 {
+			if _, err := f.Call(context.Background(), n); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := g.Call(context.Background(), n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st := f.Stats(); st.Hits != 1 || st.DecodeErrors != 0 {
+			t.Errorf("[]scratchRow of %d: %+v, want the second call a hit", n, st)
+		}
+		if st := g.Stats(); st.Hits != 1 || st.DecodeErrors != 0 {
+			t.Errorf("map[int]skippedRow of %d: %+v, want the second call a hit", n, st)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package gecaso_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"fmt"
 	"math"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gecaso/gecaso"
+	"github.com/gecaso/gecaso/codec"
 	"github.com/gecaso/gecaso/internal/faulty"
 	"github.com/gecaso/gecaso/storage/lru"
 )
@@ -461,4 +464,25 @@ func TestStaleIfErrorWinsOverErrorTTL(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An entry written by the previous envelope format (version 1) is still a
+// hit.
+func TestCall_readsEntriesOfFormatVersion1(t *testing.T) {
+	s := faulty.New(nil)
+	var u upstream
+	u.set(2, nil)
+	f := gecaso.Cached(s, u.call)
+	key, _ := f.Key(1)
+	data, _ := codec.Marshal(7)
+	frame := []byte{'g', 'c', 1}
+	frame = binary.BigEndian.AppendUint64(frame, uint64(time.Now().UnixNano()))
+	frame = binary.BigEndian.AppendUint64(frame, 0) // never expires
+	frame = append(frame, 0, byte(len(data)))      // no params; the data's length
+	frame = append(frame, data...)
+	frame = binary.BigEndian.AppendUint32(frame, crc32.Checksum(frame, crc32.MakeTable(crc32.Castagnoli)))
+	s.Put(key, frame)
+	if r := callOnce(t, f, 1); r.V != 7 || r.Source != gecaso.SourceStorage {
+		t.Errorf("got %+v, want 7 from the version 1 entry", r)
+	}
 }
