@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -478,7 +478,7 @@ func TestCall_readsEntriesOfFormatVersion1(t *testing.T) {
 	frame := []byte{'g', 'c', 1}
 	frame = binary.BigEndian.AppendUint64(frame, uint64(time.Now().UnixNano()))
 	frame = binary.BigEndian.AppendUint64(frame, 0) // never expires
-	frame = append(frame, 0, byte(len(data)))      // no params; the data's length
+	frame = append(frame, 0, byte(len(data)))       // no params; the data's length
 	frame = append(frame, data...)
 	frame = binary.BigEndian.AppendUint32(frame, crc32.Checksum(frame, crc32.MakeTable(crc32.Castagnoli)))
 	s.Put(key, frame)
