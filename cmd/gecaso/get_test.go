@@ -24,6 +24,7 @@ func compactJSON(t *testing.T, b []byte) string {
 }
 
 func TestGetRendersValuesAsJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		give any
@@ -77,6 +78,7 @@ func TestGetRendersValuesAsJSON(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "cache")
 	s := openTestBadger(t, dir)
 	f := seed(t, s)

@@ -94,6 +94,7 @@ func valueSizes(t *testing.T, s storage.Storage) map[string]int64 {
 }
 
 func TestStats(t *testing.T) {
+	t.Parallel()
 	dir, _ := seededBadger(t)
 	ro, err := badger.Open(dir, badger.WithReadOnly())
 	if err != nil {
@@ -157,6 +158,7 @@ func TestStats(t *testing.T) {
 }
 
 func TestLs(t *testing.T) {
+	t.Parallel()
 	dir, f := seededBadger(t)
 	tests := []struct {
 		name   string

@@ -32,7 +32,27 @@ import (
 var gecasoBin string
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(holdEnv); dir != "" {
+		hold(dir)
+	}
 	os.Exit(buildAndRun(m))
+}
+
+// holdEnv names a directory that the test binary, run as a child, opens,
+// writes to and holds until it is killed.
+const holdEnv = "GECASO_TEST_HOLD_DIR"
+
+func hold(dir string) {
+	s, err := badger.Open(dir, badger.WithGCInterval(-1))
+	if err == nil {
+		err = s.Set(context.Background(), "held:1", []byte("written while held"), storage.Params{})
+	}
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("holding")
+	select {}
 }
 
 func buildAndRun(m *testing.M) int {

@@ -120,9 +120,9 @@ func badgerOpenError(dir string, a access, err error) error {
 	case errors.Is(err, syscall.EWOULDBLOCK), errors.Is(err, syscall.EAGAIN),
 		strings.Contains(msg, "Cannot acquire directory lock"):
 		if a == readOnly {
-			return fmt.Errorf("%s is in use by another process, which holds Badger's lock on it; "+
-				"Badger refuses even a read-only open while a writer has the directory. "+
-				"Stop that process, or copy the directory (cp -a %s COPY) and run gecaso on the copy", dir, dir)
+			return fmt.Errorf("%s is in use by another process, which holds Badger's lock on it "+
+				"(Badger refuses even a read-only open while a writer has the directory): "+
+				"stop that process, or copy the directory (cp -a %s COPY) and run gecaso on the copy", dir, dir)
 		}
 		return fmt.Errorf("%s is in use by another process, which holds Badger's lock on it; "+
 			"only one process at a time may write a Badger directory: stop that process first", dir)
@@ -241,6 +241,9 @@ func openRedis(ctx context.Context, spec, prefix string) (*target, error) {
 	client := goredis.NewUniversalClient(opts)
 	if err := ping(ctx, client); err != nil {
 		client.Close()
+		if strings.Contains(err.Error(), "SELECT is not allowed in cluster mode") {
+			return nil, usagef("%s: a Cluster has only database 0", redact(spec))
+		}
 		return nil, unreachable(ctx, where, err)
 	}
 	if len(u.addrs) == 1 {
@@ -363,15 +366,14 @@ func (t *target) fetch(ctx context.Context, keys []storage.KeyInfo) ([][]byte, e
 		return values, nil
 	}
 	cmds := make([]*goredis.StringCmd, len(keys))
-	_, err := t.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	// The pipeline's error is its first command's error; each command's
+	// own tells a miss or a key of another type from a failure.
+	_, _ = t.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, k := range keys {
 			cmds[i] = p.Get(ctx, t.prefix+k.Key)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return nil, fmt.Errorf("redis at %s: get: %w", strings.Join(t.addrs, ","), err)
-	}
 	for i, c := range cmds {
 		s, err := c.Result()
 		switch {

@@ -200,7 +200,27 @@ type importReport struct {
 const importWorkers = 8
 
 func runImport(ctx context.Context, o *options, args []string) error {
-	file := args[0]
+	r := &importReport{File: args[0], Target: redact(args[1])}
+	err := importFile(ctx, o, args[0], args[1], r)
+	var ue *usageError
+	if err != nil && !errors.As(err, &ue) {
+		r.Error = err.Error()
+	}
+	if o.json && r.Error == "" && err != nil {
+		return err // a usage mistake: no report
+	}
+	if o.json {
+		if jerr := writeJSON(o.stdout, r); err == nil {
+			err = jerr
+		}
+	} else if err == nil {
+		fmt.Fprintf(o.stdout, "imported %d entries from %s; skipped %d expired and %d invalid\n",
+			r.Imported, r.File, r.SkippedExpired, r.SkippedInvalid)
+	}
+	return err
+}
+
+func importFile(ctx context.Context, o *options, file, spec string, r *importReport) error {
 	var in io.Reader = o.stdin
 	var total int64
 	if file != "-" {
@@ -218,34 +238,25 @@ func runImport(ctx context.Context, o *options, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import %s: %w (nothing imported)", file, err)
 	}
-	t, err := openTarget(ctx, args[1], o, importing)
+	t, err := openTarget(ctx, spec, o, importing)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	r.Target = t.spec
 
-	r := importReport{File: file, Target: t.spec}
 	var imported atomic.Int64
-	err = importRecords(ctx, d, t, &r, &imported, newProgress(o.stderr, "import", total, true))
+	err = importRecords(ctx, d, t, r, &imported, newProgress(o.stderr, "import", total, true))
 	r.Imported = imported.Load()
 	if err == nil {
 		err = t.Close() // Badger: everything written and the directory released
 	}
 	if err != nil {
-		err = fmt.Errorf("import %s into %s: %w: imported %d entries before the error "+
+		return fmt.Errorf("import %s into %s: %w: imported %d entries before the error "+
 			"(they stay in the target; importing a complete file again overwrites them)",
 			file, t.spec, err, r.Imported)
-		r.Error = err.Error()
 	}
-	if o.json {
-		if jerr := writeJSON(o.stdout, r); err == nil {
-			err = jerr
-		}
-	} else if err == nil {
-		fmt.Fprintf(o.stdout, "imported %d entries from %s; skipped %d expired and %d invalid\n",
-			r.Imported, file, r.SkippedExpired, r.SkippedInvalid)
-	}
-	return err
+	return nil
 }
 
 // importRecords reads d to its end and writes every live record into t on

@@ -6,6 +6,7 @@ import (
 )
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		give       []string
@@ -50,6 +51,7 @@ func TestUsage(t *testing.T) {
 // TestEveryCommandHasHelp checks that each command's -h names it, its
 // arguments and the shared flags.
 func TestEveryCommandHasHelp(t *testing.T) {
+	t.Parallel()
 	for _, c := range commands {
 		t.Run(c.name, func(t *testing.T) {
 			r := mustRun(t, c.name, "-h")
