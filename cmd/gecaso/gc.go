@@ -81,9 +81,7 @@ func runGC(ctx context.Context, o *options, args []string) error {
 	if err != nil {
 		return fmt.Errorf("gc %s: %w (removed %d expired entries before the error)", t.spec, err, r.Removed)
 	}
-	if rm.removed < r.Before.Entries {
-		r.After.Entries = r.Before.Entries - rm.removed
-	}
+	r.After.Entries = r.Before.Entries - rm.removed
 	r.After.Bytes = r.Before.Bytes - r.RemovedBytes
 	if t.bs != nil {
 		if err := t.bs.Reclaim(ctx); err != nil {

@@ -26,9 +26,10 @@ Entries come in the storage's order: key order on Badger, none on Redis.
 With -json, ls writes one JSON object per line:
   {"key": "...", "size": 123, "written": "2025-01-02T03:04:05.123456789Z",
    "expires": null, "expired": false}
-with "expires" null when the entry never expires, and with "stale_until"
-and "error": true when the envelope has them, or "corrupt": "why" instead of
-the times for an entry that does not decode.
+with "expires" null when the entry never expires ("written" null when the
+time is unknown), "stale_until" and "error": true when the envelope has
+them, and "corrupt": "why" for an entry that does not decode (its times are
+then null).
 
 It never modifies TARGET.`,
 	run: runLs,
@@ -38,7 +39,7 @@ It never modifies TARGET.`,
 type lsLine struct {
 	Key        string    `json:"key"`
 	Size       int       `json:"size"`
-	Written    *jsonTime `json:"written,omitempty"`
+	Written    *jsonTime `json:"written"`
 	Expires    *jsonTime `json:"expires"`
 	StaleUntil *jsonTime `json:"stale_until,omitempty"`
 	Expired    bool      `json:"expired"`
@@ -65,7 +66,7 @@ func runLs(ctx context.Context, o *options, args []string) error {
 	now := time.Now()
 	anyExpired := false
 	err = t.walk(ctx, prefix, func(e *entry) error {
-		in := inspect(e.Value, false)
+		in := inspect(e.Value, true)
 		if o.json {
 			l := lsLine{Key: e.Info.Key, Size: len(e.Value)}
 			if in.err != nil {

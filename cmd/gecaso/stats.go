@@ -20,8 +20,8 @@ var statsCommand = &command{
 Stats reads every entry of TARGET and reports, per namespace (the part of a
 key before its first ':', such as "app.fetchUser@2"; keys of another form
 count under "(other)"): the entries, the bytes of their values, the entries
-that are expired but still stored (gc removes them) and those whose bytes do
-not decode (verify lists them). Then the distribution of the entries' sizes
+that are expired but still stored (gc removes them) and the corrupt ones,
+which do not decode as verify decodes them (verify lists them). Then the distribution of the entries' sizes
 and ages (time since written), in buckets, and for a Badger directory the
 space its LSM tree (*.sst) and value log (*.vlog) take on disk.
 
@@ -144,7 +144,7 @@ func runStats(ctx context.Context, o *options, args []string) error {
 		ns.Entries++
 		ns.Bytes += n
 		sizes.add(float64(n))
-		in := inspect(e.Value, false)
+		in := inspect(e.Value, true)
 		switch {
 		case in.err != nil:
 			ns.Corrupt++
@@ -192,8 +192,9 @@ func printStats(out io.Writer, r *statsReport) error {
 	fmt.Fprintf(w, "expired\t%d\tstill stored: gc removes them\n", r.Expired)
 	fmt.Fprintf(w, "corrupt\t%d\tverify lists them\n", r.Corrupt)
 	if d := r.Disk; d != nil {
-		fmt.Fprintf(w, "disk\t%s\tLSM %s in %d tables, value log %s in %d files, other %s\n",
-			size(d.Total), size(d.LSMBytes), d.LSMFiles, size(d.VlogBytes), d.VlogFiles, size(d.OtherBytes))
+		fmt.Fprintf(w, "disk\t%s\tLSM %s in %d table%s, value log %s in %d file%s, other %s\n",
+			size(d.Total), size(d.LSMBytes), d.LSMFiles, plural(d.LSMFiles),
+			size(d.VlogBytes), d.VlogFiles, plural(d.VlogFiles), size(d.OtherBytes))
 	}
 	if len(r.Namespaces) > 0 {
 		fmt.Fprintf(w, "\nNAMESPACE\tENTRIES\tBYTES\tEXPIRED\tCORRUPT\n")

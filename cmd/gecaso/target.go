@@ -32,8 +32,7 @@ type target struct {
 	bs  *badger.Storage // Badger only
 	dir string
 
-	rs     *redis.Storage // Redis only
-	client goredis.UniversalClient
+	client goredis.UniversalClient // Redis only
 	prefix string
 	addrs  []string
 }
@@ -263,7 +262,7 @@ func openRedis(ctx context.Context, spec, prefix string) (*target, error) {
 		}
 	}
 	s := redis.New(client, redis.WithPrefix(prefix), redis.WithCloseClient())
-	return &target{spec: redact(spec), kind: "redis", s: s, scan: s, rs: s, client: client, prefix: prefix, addrs: u.addrs}, nil
+	return &target{spec: redact(spec), kind: "redis", s: s, scan: s, client: client, prefix: prefix, addrs: u.addrs}, nil
 }
 
 func ping(ctx context.Context, c goredis.UniversalClient) error {

@@ -136,7 +136,7 @@ func runExport(ctx context.Context, o *options, args []string) (err error) {
 	p := newProgress(o.stderr, "export", 0, false)
 	err = t.walk(ctx, "", func(e *entry) error {
 		p.add(1)
-		in := inspect(e.Value, false)
+		in := inspect(e.Value, true)
 		switch {
 		case in.err != nil:
 			r.SkippedCorrupt++
