@@ -195,9 +195,13 @@ type importReport struct {
 	Error          string `json:"error,omitempty"`
 }
 
-// importWorkers is how many Sets import runs at once: Redis answers each
-// in a round trip, and Badger commits concurrent Sets together.
-const importWorkers = 8
+// How many Sets import runs at once. Redis answers each in a round trip,
+// so more of them in flight hide the latency; Badger commits concurrent
+// Sets together, and a few suffice.
+const (
+	importWorkersRedis  = 32
+	importWorkersBadger = 8
+)
 
 func runImport(ctx context.Context, o *options, args []string) error {
 	r := &importReport{File: args[0], Target: redact(args[1])}
@@ -260,7 +264,7 @@ func importFile(ctx context.Context, o *options, file, spec string, r *importRep
 }
 
 // importRecords reads d to its end and writes every live record into t on
-// importWorkers goroutines, counting the writes done in imported. It
+// a few goroutines, counting the writes done in imported. It
 // returns the first read or write error; every record read before it has
 // been written (or failed) when it returns.
 func importRecords(ctx context.Context, d *dump.Reader, t *target, r *importReport, imported *atomic.Int64, p *progress) error {
@@ -276,7 +280,11 @@ func importRecords(ctx context.Context, d *dump.Reader, t *target, r *importRepo
 		errOnce  sync.Once
 		writeErr error
 	)
-	for range importWorkers {
+	workers := importWorkersBadger
+	if t.kind == "redis" {
+		workers = importWorkersRedis
+	}
+	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
 				if ctx.Err() != nil {
