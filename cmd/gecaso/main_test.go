@@ -125,7 +125,17 @@ func mustRun(t *testing.T, args ...string) result {
 	if r.code != 0 {
 		t.Fatalf("gecaso %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
+	quietStderr(t, r, args)
 	return r
+}
+
+// quietStderr fails the test when a successful run wrote to stderr, which
+// is no terminal here: no progress bar, no warnings.
+func quietStderr(t *testing.T, r result, args []string) {
+	t.Helper()
+	if r.code == 0 && r.stderr != "" {
+		t.Errorf("gecaso %s wrote to stderr, which is not a terminal:\n%s", strings.Join(args, " "), r.stderr)
+	}
 }
 
 // runJSON runs the command with -json, expects exit status code and decodes
@@ -137,6 +147,7 @@ func runJSON(t *testing.T, code int, v any, args ...string) result {
 	if r.code != code {
 		t.Fatalf("gecaso %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
 	}
+	quietStderr(t, r, args)
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
