@@ -32,7 +32,8 @@ none. Expired entries are left out, and so are entries that do not decode
 
 The dump is streamed: export holds a few entries in memory at a time. It is
 written to a temporary file beside FILE, renamed to FILE once complete, so
-FILE is never left half written. With FILE "-" the dump goes to stdout and
+FILE is never left half written. FILE gets mode 0600: a cache may hold
+private data. With FILE "-" the dump goes to stdout and
 the report to stderr.
 
 The format (version 1: a header, one checksummed record per entry, and an
