@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, errReported):
 		return exitFailure
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		fmt.Fprintf(stderr, "gecaso: %s: interrupted\n", c.name)
+		fmt.Fprintf(stderr, "gecaso: interrupted: %v\n", err)
 		return exitFailure
 	}
 	fmt.Fprintf(stderr, "gecaso: %v\n", err)

@@ -269,6 +269,7 @@ func importFile(ctx context.Context, o *options, file, spec string, r *importRep
 // returns the first read or write error; every record read before it has
 // been written (or failed) when it returns.
 func importRecords(ctx context.Context, d *dump.Reader, t *target, r *importReport, imported *atomic.Int64, p *progress) error {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type job struct {
@@ -337,10 +338,12 @@ loop:
 	wg.Wait()
 	p.done()
 	switch {
+	case parent.Err() != nil:
+		return parent.Err() // interrupted: the Sets it cut short say no more
 	case writeErr != nil:
 		return writeErr
 	case readErr != nil:
 		return readErr
 	}
-	return ctx.Err()
+	return nil
 }
