@@ -281,6 +281,7 @@ func importRecords(ctx context.Context, d *dump.Reader, t *target, r *importRepo
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		writeErr error
+		late     atomic.Int64 // records whose deadline passed while they waited
 	)
 	workers := importWorkersBadger
 	if t.kind == "redis" {
@@ -291,6 +292,14 @@ func importRecords(ctx context.Context, d *dump.Reader, t *target, r *importRepo
 			for j := range jobs {
 				if ctx.Err() != nil {
 					continue // drain after a failure
+				}
+				// The TTL is taken at the last moment, so that time spent
+				// waiting for a writer does not lengthen the entry's life.
+				if !j.rec.Deadline.IsZero() {
+					if j.p.TTL = time.Until(j.rec.Deadline); j.p.TTL <= 0 {
+						late.Add(1)
+						continue
+					}
 				}
 				if err := t.s.Set(ctx, j.rec.Key, j.rec.Value, j.p); err != nil {
 					errOnce.Do(func() { writeErr = fmt.Errorf("set %s: %w", textKey(j.rec.Key), err) })
@@ -320,13 +329,11 @@ loop:
 			r.SkippedInvalid++
 			continue
 		}
-		var params storage.Params
-		if !rec.Deadline.IsZero() {
-			if params.TTL = time.Until(rec.Deadline); params.TTL <= 0 {
-				r.SkippedExpired++
-				continue
-			}
+		if !rec.Deadline.IsZero() && !time.Now().Before(rec.Deadline) {
+			r.SkippedExpired++
+			continue
 		}
+		var params storage.Params
 		params.Extra, _ = in.env.DecodeParams() // inspect checked that they decode
 		select {
 		case jobs <- job{rec, params}:
@@ -336,6 +343,7 @@ loop:
 	}
 	close(jobs)
 	wg.Wait()
+	r.SkippedExpired += late.Load()
 	p.done()
 	switch {
 	case parent.Err() != nil:
