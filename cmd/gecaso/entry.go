@@ -44,8 +44,8 @@ func inspect(v []byte, deep bool) inspected {
 		in.err = err
 		return in
 	}
-	in.staleUntil = envelopeStaleUntil(&in.env)
-	in.isError = envelopeIsError(&in.env)
+	in.staleUntil = in.env.StaleUntil
+	in.isError = in.env.Error
 	return in
 }
 
@@ -67,13 +67,3 @@ func (in *inspected) expired(now time.Time) bool {
 	h := in.horizon()
 	return in.err == nil && !h.IsZero() && !now.Before(h)
 }
-
-// envelopeStaleUntil returns the end of the envelope's stale window.
-// Version 1 envelopes have none; the envelope's StaleUntil field takes its
-// place here once codec decodes version 2.
-func envelopeStaleUntil(*codec.Envelope) time.Time { return time.Time{} }
-
-// envelopeIsError reports whether the entry holds an error result. Version
-// 1 envelopes hold only values; the envelope's Error field takes its place
-// here once codec decodes version 2.
-func envelopeIsError(*codec.Envelope) bool { return false }
