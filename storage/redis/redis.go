@@ -11,17 +11,20 @@
 // Redis reclaims their memory by itself. Besides [storage.Storage] the
 // Storage implements [storage.Scanner] and [storage.PrefixDeleter] (with
 // SCAN, on every master of a Cluster, never KEYS), [storage.Locker] (for
-// gecaso.WithLock), [storage.Invalidator] (with pub/sub) and io.Closer.
+// gecaso.WithLock), [storage.Invalidator] (with pub/sub),
+// [storage.Nonblocking] (false: every read waits on the server) and
+// io.Closer.
 //
 // # Invalidations
 //
 // Every Remove and DeletePrefix publishes what it removed on a channel of
 // the storage prefix, "<prefix>@gecaso:invalidate" (see [WithPublish] to
 // turn it off), in the same round trip as the removal on a single server or
-// Sentinel, in a second one on a Cluster or Ring. [Storage.Subscribe] hears
-// those of every process using the same server and prefix, its own
-// included, so that gecaso's near caches and storage/tiered's L1s drop
-// their copies. Measured on loopback on a busy two-core machine (see
+// Sentinel, in a second one on a Cluster or Ring. A Cluster uses sharded
+// pub/sub (SPUBLISH, SSUBSCRIBE), which needs Redis 7.0 or later.
+// [Storage.Subscribe] hears those of every process using the same server
+// and prefix, its own included, so that gecaso's near caches and
+// storage/tiered's L1s drop their copies. Measured on loopback on a busy two-core machine (see
 // BenchmarkInvalidationLatency), a subscriber's function runs about 0.05 ms
 // (median) to 0.25 ms (99th percentile) after Remove is called; between
 // machines add the network's latency.
@@ -33,17 +36,22 @@
 // once subscribed again hands every subscriber an invalidation of
 // everything ([storage.Invalidation] with the empty prefix). Until then a
 // removal made by another process may go unheard: copies then last until
-// their own lifetime ends (tiered's L1 TTL, the near cache's max age).
+// their own lifetime ends (tiered's L1 TTL, the near cache's max age). On a
+// Ring the channel lives on the shard its name hashes to; while processes
+// disagree about which shards are live, invalidations may be lost without
+// a reconnect to tell.
 //
 // # Reserved keys
 //
 // Keys that start with [ReservedPrefix], "@gecaso:", after the storage
 // prefix hold the Storage's own bookkeeping (the locks of [Storage.TryLock]).
 // No gecaso key starts so (a function's name is never empty and never
-// holds '@'), and no caller may use them: Set refuses them, Get and View
-// miss them, Remove skips them, and Scan and DeletePrefix (even of the
-// empty prefix) neither report nor remove them, so that an lru over a
-// Redis storage never counts or evicts another process's lock.
+// holds '@'), and no caller may use them: Set refuses them, Get misses
+// them, Remove skips them, and Scan and DeletePrefix (even of the empty
+// prefix) neither report nor remove them, so that an lru over a Redis
+// storage never counts or evicts another process's lock, and a Purge never
+// frees one. Storages whose prefixes nest ("app:" and "app:sub:") see each
+// other's keys, locks included, as they always did: give each its own.
 //
 // Contexts: every method passes its ctx to go-redis, and returns an error
 // matching ctx.Err() when ctx ends first (at once for an already cancelled

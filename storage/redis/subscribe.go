@@ -100,8 +100,10 @@ func (s *Storage) InvalidationStats() InvalidationStats {
 //
 // The first Subscribe opens the Storage's pub/sub connection and waits for
 // the server to confirm the subscription, one round trip; later ones join
-// it. When the server cannot be reached, Subscribe does not wait for it:
-// it returns, and fn is handed an invalidation of everything
+// it. When the server cannot be reached, Subscribe does not wait for it to
+// come back: it returns once the attempt fails (at once when the
+// connection is refused, within the client's dial timeout, or after 3 s
+// without an answer), and fn is handed an invalidation of everything
 // ([storage.Invalidation] with the empty prefix) once the subscription is
 // live, as after every reconnect (see the package documentation).
 //
