@@ -102,13 +102,12 @@ func testLocking(t *testing.T, newS func(t *testing.T) *redis.Storage) {
 		}
 	})
 
+	// That a lock holds until its ttl is "one of many acquires" above,
+	// with a ttl no busy machine outlasts; here only that it ends.
 	t.Run("the lock expires after ttl", func(t *testing.T) {
 		s := newS(t)
 		if _, acquired, err := s.TryLock(ctx, "k", 30*time.Millisecond); err != nil || !acquired {
 			t.Fatalf("TryLock: %v, %v", acquired, err)
-		}
-		if _, acquired, err := s.TryLock(ctx, "k", time.Minute); err != nil || acquired {
-			t.Fatalf("second TryLock at once: got %v, %v; want not acquired", acquired, err)
 		}
 		waitFor(t, "the lock to expire", func() bool {
 			_, acquired, err := s.TryLock(ctx, "k", time.Minute)

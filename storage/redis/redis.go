@@ -31,7 +31,7 @@
 //
 // Redis pub/sub delivers at most once: a message published while a
 // subscriber's connection is down is lost. The Storage notices a dropped
-// connection (at once when the server closes it, within 2 s through its
+// connection (at once when the server closes it, within 4 s through its
 // pings when the network silently drops it), reconnects with backoff, and
 // once subscribed again hands every subscriber an invalidation of
 // everything ([storage.Invalidation] with the empty prefix). Until then a

@@ -37,8 +37,12 @@ import (
 
 const (
 	// pingInterval is how long a connection may stay silent before the
-	// Storage pings it; one unanswered ping later it is given up.
-	pingInterval = time.Second
+	// Storage pings it; one unanswered ping later it is given up. Short
+	// enough to notice a network that drops packets silently within
+	// seconds, long enough that a process stalled for a moment (a busy
+	// machine, a long GC) is not taken for a dead connection, which would
+	// cost every subscriber an invalidation of everything.
+	pingInterval = 2 * time.Second
 	// confirmTimeout bounds the wait for the server to confirm a
 	// subscription.
 	confirmTimeout = 3 * time.Second
