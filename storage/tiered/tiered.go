@@ -20,7 +20,11 @@
 // the Storage subscribes, so that another process's Func.Forget or Purge
 // drops this process's L1 copies within milliseconds; with an L2 that does
 // not, they reach L1 within the L1 TTL. Another process's overwrite (a Set)
-// is not published: it reaches L1 within the L1 TTL either way.
+// is not published: it reaches L1 within the L1 TTL either way. An
+// invalidation of a prefix (a Purge, or of everything after L2's
+// connection dropped and messages may have been lost) needs an L1 that can
+// delete or scan by prefix (memory and lru can); with any other L1 it is
+// reported once and those copies last up to the L1 TTL.
 //
 // L1 must honour [storage.Params.TTL] (memory, lru and badger do): that is
 // how entries leave it. Values that are not gecaso entries (raw bytes
