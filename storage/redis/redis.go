@@ -24,9 +24,10 @@
 // pub/sub (SPUBLISH, SSUBSCRIBE), which needs Redis 7.0 or later.
 // [Storage.Subscribe] hears those of every process using the same server
 // and prefix, its own included, so that gecaso's near caches and
-// storage/tiered's L1s drop their copies. Measured on loopback on a busy two-core machine (see
-// BenchmarkInvalidationLatency), a subscriber's function runs about 0.05 ms
-// (median) to 0.25 ms (99th percentile) after Remove is called; between
+// storage/tiered's L1s drop their copies. Measured on loopback on a busy
+// two-core machine (see BenchmarkInvalidationLatency), a subscriber's
+// function runs about 0.05 ms after Remove is called (median), and within
+// 0.2 to 2 ms (99th percentile, depending on the machine's load); between
 // machines add the network's latency.
 //
 // Redis pub/sub delivers at most once: a message published while a
