@@ -224,6 +224,12 @@ func (s *Server) Restart() {
 	}
 }
 
+// ioTimeout is the read and write timeout of the clients: short enough
+// that a test of a stalled server ends soon, long enough that an 8 MiB
+// value crosses loopback under -race on a busy two-core machine (2 s did
+// not, about once in 30 runs).
+const ioTimeout = 5 * time.Second
+
 // Options returns client options for the server tuned for tests of a cache:
 // contexts cut blocked reads, no retries (of commands or dials), short
 // timeouts.
@@ -234,8 +240,8 @@ func (s *Server) Options() *goredis.Options {
 		MaxRetries:            -1,
 		DialerRetries:         1,
 		DialTimeout:           2 * time.Second,
-		ReadTimeout:           2 * time.Second,
-		WriteTimeout:          2 * time.Second,
+		ReadTimeout:           ioTimeout,
+		WriteTimeout:          ioTimeout,
 		DisableIdentity:       true,
 	}
 }
@@ -367,8 +373,8 @@ func (s *Sentinel) Options() *goredis.FailoverOptions {
 		MaxRetries:            -1,
 		DialerRetries:         1,
 		DialTimeout:           2 * time.Second,
-		ReadTimeout:           2 * time.Second,
-		WriteTimeout:          2 * time.Second,
+		ReadTimeout:           ioTimeout,
+		WriteTimeout:          ioTimeout,
 		DisableIdentity:       true,
 	}
 }
@@ -456,8 +462,8 @@ func (c *Cluster) Options() *goredis.ClusterOptions {
 		MaxRetries:            -1,
 		DialerRetries:         1,
 		DialTimeout:           2 * time.Second,
-		ReadTimeout:           2 * time.Second,
-		WriteTimeout:          2 * time.Second,
+		ReadTimeout:           ioTimeout,
+		WriteTimeout:          ioTimeout,
 		DisableIdentity:       true,
 	}
 }

@@ -24,5 +24,10 @@
 //
 // The index may count a key that has left the inner storage behind the
 // lru's back (expired, removed by another process) until a Get misses it
-// or it is evicted; it never leaves a key it stored uncounted.
+// or it is evicted. Over a shared storage that tells of removals
+// ([storage.Invalidator]: storage/redis), keys other processes remove
+// leave the index as soon as the lru hears of it. A storage's own
+// bookkeeping keys (Redis locks) are never scanned, so never indexed,
+// counted or evicted; [Storage.TryLock] goes straight to the inner
+// storage.
 package lru

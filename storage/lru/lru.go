@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gecaso/gecaso/internal/keyfmt"
 	"github.com/gecaso/gecaso/storage"
 	"github.com/gecaso/gecaso/storage/memory"
 )
@@ -40,13 +41,20 @@ type Storage struct {
 	onError    func(error)
 	onEvict    func(string)
 
-	mu    sync.Mutex // guards idx and stats
-	idx   index
-	stats Stats
+	mu     sync.Mutex // guards idx, stats and echoes
+	idx    index
+	stats  Stats
+	echoes echoes // the lru's own removals whose invalidations are still to come
 	// writes counts the puts into idx, which take mu; it is read without
 	// mu before asking the inner storage, so that a key found absent is
 	// dropped from idx only if nobody put it since (see index.remove).
 	writes atomic.Uint64
+
+	unsubscribe func() // ends New's subscription to inner's invalidations; nil without one
+
+	subMu   sync.Mutex     // guards subs and nextSub
+	subs    map[int]func() // the subscriptions made through Subscribe, by id
+	nextSub int
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -54,7 +62,9 @@ type Storage struct {
 }
 
 // Stats counts what the lru has done since New. Hits and Misses count the
-// Get and View calls on the keys the lru manages.
+// Get and View calls on the keys the lru manages: each call counts once,
+// as a hit when it found the key and as a miss when it did not (a call
+// that failed otherwise counts as neither).
 type Stats struct {
 	Hits      uint64 // found in the inner storage
 	Misses    uint64 // not found
@@ -67,6 +77,8 @@ var (
 	_ storage.PrefixDeleter = (*Storage)(nil)
 	_ storage.Viewer        = (*Storage)(nil)
 	_ storage.Locker        = (*Storage)(nil)
+	_ storage.Invalidator   = (*Storage)(nil)
+	_ storage.Nonblocking   = (*Storage)(nil)
 	_ io.Closer             = (*Storage)(nil)
 )
 
@@ -98,8 +110,11 @@ var (
 //
 // Keys that inner holds but the index does not (written by another
 // process, or behind the lru's back) are still served by Get and indexed
-// then. New panics with a message naming the mistake when maxEntries or an
-// option is invalid.
+// then. When inner is a [storage.Invalidator] (a Redis storage shared with
+// other processes), New subscribes to it, so that keys another process
+// removes leave the index at once rather than holding a place in the bound
+// until a miss; [Storage.Close] ends the subscription. New panics with a
+// message naming the mistake when maxEntries or an option is invalid.
 func New(inner storage.Storage, maxEntries int, opts ...Option) *Storage {
 	c := defaultConfig(maxEntries)
 	for _, o := range opts {
@@ -129,8 +144,28 @@ func New(inner storage.Storage, maxEntries int, opts ...Option) *Storage {
 	}
 	s.viewer, _ = inner.(storage.Viewer)
 	s.mem, _ = inner.(*memory.Storage)
+	if inv, ok := inner.(storage.Invalidator); ok {
+		cancel, err := inv.Subscribe(s.forget)
+		switch {
+		case err == nil:
+			s.unsubscribe = cancel
+		case errors.Is(err, storage.ErrNotSupported):
+		default:
+			s.onError(fmt.Errorf("gecaso/lru: subscribe to the inner storage's invalidations (keys other processes remove stay indexed until a miss): %w", err))
+		}
+	}
 	s.rebuild()
 	return s
+}
+
+// Nonblocking reports whether a Get never waits on I/O: true when the lru
+// keeps the values itself, or when the inner storage says so.
+func (s *Storage) Nonblocking() bool {
+	if s.own {
+		return true
+	}
+	nb, ok := s.inner.(storage.Nonblocking)
+	return ok && nb.Nonblocking()
 }
 
 // rebuild indexes what the inner storage holds and evicts down to the
@@ -211,7 +246,7 @@ func wrap(op, key string, err error) error {
 	case errors.Is(err, storage.ErrNotFound):
 		return storage.ErrNotFound
 	default:
-		return fmt.Errorf("gecaso/lru: %s %q: %w", op, key, err)
+		return fmt.Errorf("gecaso/lru: %s %s: %w", op, keyfmt.Quote(key), err)
 	}
 }
 
@@ -259,7 +294,7 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 	}
 	c := cost(key, int64(len(value)))
 	if s.maxBytes > 0 && c > s.maxBytes {
-		err := fmt.Errorf("gecaso/lru: set %q: %d bytes with the key exceed the bound of %d bytes", key, c, s.maxBytes)
+		err := fmt.Errorf("gecaso/lru: set %s: %d bytes with the key exceed the bound of %d bytes", keyfmt.Quote(key), c, s.maxBytes)
 		if rerr := s.Remove(ctx, key); rerr != nil {
 			return errors.Join(err, rerr)
 		}
@@ -299,10 +334,14 @@ func (s *Storage) removeVictims(ctx context.Context, victims []victim) {
 		// A call on the concrete type lets keys live on the stack.
 		err = s.mem.Remove(ctx, keys...)
 	} else {
+		s.expectEchoes(keys, nil)
 		err = s.inner.Remove(context.WithoutCancel(ctx), slices.Clone(keys)...)
 	}
 	if err != nil {
 		s.mu.Lock()
+		if s.mem == nil {
+			s.echoes.cancelLocked(keys, nil)
+		}
 		for _, v := range victims {
 			s.idx.putBack(v.key, v.size, 0)
 		}
@@ -330,7 +369,11 @@ func (s *Storage) Remove(ctx context.Context, keys ...string) error {
 		return s.ownRemove(keys)
 	}
 	gen := s.writes.Load()
+	s.expectEchoes(keys, nil)
 	if err := s.inner.Remove(ctx, keys...); err != nil {
+		s.mu.Lock()
+		s.echoes.cancelLocked(keys, nil)
+		s.mu.Unlock()
 		return fmt.Errorf("gecaso/lru: remove %d keys: %w", len(keys), err)
 	}
 	s.mu.Lock()
@@ -360,9 +403,9 @@ var viewCalls = sync.Pool{New: func() any {
 
 // View lends the value stored under key, as the inner storage's View
 // does, or returns the bare [storage.ErrNotFound] without calling fn; it
-// returns fn's error. A hit makes key the most recently used. View
-// returns an error matching [storage.ErrNotSupported] when the inner
-// storage is not a [storage.Viewer].
+// returns fn's error. A hit makes key the most recently used. When the
+// inner storage is not a [storage.Viewer], View reads the value with its
+// Get and lends that copy.
 func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) error) error {
 	switch {
 	case s.closed.Load():
@@ -373,10 +416,24 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 			return err
 		}
 		return fn(v)
-	case s.viewer == nil:
-		return fmt.Errorf("gecaso/lru: view %q: %w", key, storage.ErrNotSupported)
 	case !s.managed(key):
+		if s.viewer == nil {
+			v, err := s.inner.Get(ctx, key)
+			if err != nil {
+				return wrap("view", key, err)
+			}
+			return fn(v)
+		}
 		return s.viewer.View(ctx, key, fn)
+	case s.viewer == nil:
+		// One read, counted once, as Get counts it.
+		gen := s.writes.Load()
+		v, err := s.inner.Get(ctx, key)
+		if err != nil {
+			return s.missed(key, gen, wrap("view", key, err))
+		}
+		s.hit(ctx, key, len(v))
+		return fn(v)
 	}
 	gen := s.writes.Load()
 	size := -1
@@ -416,7 +473,7 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 	case s.own:
 		return s.ownScan(ctx, prefix, fn)
 	case !ok:
-		return fmt.Errorf("gecaso/lru: scan %q: %w", prefix, storage.ErrNotSupported)
+		return fmt.Errorf("gecaso/lru: scan %s: %w", keyfmt.Quote(prefix), storage.ErrNotSupported)
 	}
 	return sc.Scan(ctx, prefix, fn)
 }
@@ -434,11 +491,15 @@ func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	case s.own:
 		return s.ownDeletePrefix(prefix)
 	case !ok:
-		return fmt.Errorf("gecaso/lru: delete prefix %q: %w", prefix, storage.ErrNotSupported)
+		return fmt.Errorf("gecaso/lru: delete prefix %s: %w", keyfmt.Quote(prefix), storage.ErrNotSupported)
 	}
 	gen := s.writes.Load()
+	s.expectEchoes(nil, []string{prefix})
 	if err := pd.DeletePrefix(ctx, prefix); err != nil {
-		return fmt.Errorf("gecaso/lru: delete prefix %q: %w", prefix, err)
+		s.mu.Lock()
+		s.echoes.cancelLocked(nil, []string{prefix})
+		s.mu.Unlock()
+		return fmt.Errorf("gecaso/lru: delete prefix %s: %w", keyfmt.Quote(prefix), err)
 	}
 	if strings.HasPrefix(prefix, s.prefix) || strings.HasPrefix(s.prefix, prefix) {
 		s.mu.Lock()
@@ -457,9 +518,47 @@ func (s *Storage) TryLock(ctx context.Context, key string, ttl time.Duration) (f
 	case s.closed.Load():
 		return nil, false, storage.ErrClosed
 	case !ok:
-		return nil, false, fmt.Errorf("gecaso/lru: lock %q: %w", key, storage.ErrNotSupported)
+		return nil, false, fmt.Errorf("gecaso/lru: lock %s: %w", keyfmt.Quote(key), storage.ErrNotSupported)
 	}
 	return lk.TryLock(ctx, key, ttl)
+}
+
+// Subscribe forwards to the inner storage's Subscribe, or returns an error
+// matching [storage.ErrNotSupported] when the inner storage is not a
+// [storage.Invalidator] (or the lru keeps the values itself).
+// [Storage.Close] ends the subscriptions made through it; after Close
+// Subscribe returns [storage.ErrClosed].
+func (s *Storage) Subscribe(fn func(storage.Invalidation)) (cancel func(), err error) {
+	if s.closed.Load() {
+		return nil, storage.ErrClosed
+	}
+	inv, ok := s.inner.(storage.Invalidator)
+	if !ok {
+		return nil, fmt.Errorf("gecaso/lru: subscribe: %w", storage.ErrNotSupported)
+	}
+	inner, err := inv.Subscribe(fn)
+	if err != nil {
+		return nil, err
+	}
+	s.subMu.Lock()
+	if s.closed.Load() {
+		s.subMu.Unlock()
+		inner()
+		return nil, storage.ErrClosed
+	}
+	if s.subs == nil {
+		s.subs = make(map[int]func())
+	}
+	id := s.nextSub
+	s.nextSub++
+	s.subs[id] = inner
+	s.subMu.Unlock()
+	return func() {
+		s.subMu.Lock()
+		delete(s.subs, id)
+		s.subMu.Unlock()
+		inner() // idempotent, as the inner storage's must be
+	}, nil
 }
 
 // Len returns the number of keys the lru indexes: at most maxEntries.
@@ -485,13 +584,24 @@ func (s *Storage) Stats() Stats {
 	return s.stats
 }
 
-// Close releases the index and closes the inner storage if New created
-// it, or if [WithCloseInner] was given, returning the inner Close's
-// error. Afterwards every method returns [storage.ErrClosed]. Close is
+// Close releases the index, ends the subscriptions to the inner
+// storage's invalidations (waiting for a running function), and closes
+// the inner storage if New created it, or if [WithCloseInner] was given,
+// returning the inner Close's error. Afterwards every method returns [storage.ErrClosed]. Close is
 // idempotent: later calls return what the first returned.
 func (s *Storage) Close() error {
 	s.closeOnce.Do(func() {
+		s.subMu.Lock()
 		s.closed.Store(true)
+		subs := s.subs
+		s.subs = nil
+		s.subMu.Unlock()
+		if s.unsubscribe != nil {
+			s.unsubscribe()
+		}
+		for _, cancel := range subs {
+			cancel()
+		}
 		s.mu.Lock()
 		s.idx = index{}
 		s.mu.Unlock()

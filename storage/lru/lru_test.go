@@ -36,8 +36,8 @@ func TestConformanceBytesBound(t *testing.T) {
 }
 
 // TestConformanceBareInner runs the suite over an inner storage with no
-// optional interface: the lru answers ErrNotSupported for each, and the
-// suite skips them.
+// optional interface: the lru answers ErrNotSupported for each but View,
+// which it serves with Get, and the suite skips them.
 func TestConformanceBareInner(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Storage {
 		return New(bare{memory.New()}, 1000, WithCloseInner())
@@ -59,11 +59,12 @@ func TestOptionalInterfacesNotSupported(t *testing.T) {
 	defer s.Close()
 	ctx := t.Context()
 	_, _, lockErr := s.TryLock(ctx, "k", time.Second)
+	_, subErr := s.Subscribe(func(storage.Invalidation) {})
 	errs := map[string]error{
 		"Scan":         s.Scan(ctx, "", func(storage.KeyInfo) error { return nil }),
 		"DeletePrefix": s.DeletePrefix(ctx, ""),
-		"View":         s.View(ctx, "k", func([]byte) error { return nil }),
 		"TryLock":      lockErr,
+		"Subscribe":    subErr,
 	}
 	for name, err := range errs {
 		if !errors.Is(err, storage.ErrNotSupported) {

@@ -111,6 +111,43 @@ func TestCluster(t *testing.T) {
 		testLocking(t, func(t *testing.T) *redis.Storage { return newStorage(t, c.Client()) })
 	})
 
+	t.Run("invalidation", func(t *testing.T) {
+		testInvalidation(t, func(t *testing.T, prefix string) *redis.Storage {
+			return newStorage(t, c.Client(), redis.WithPrefix(prefix))
+		})
+	})
+
+	t.Run("sharded pub/sub", func(t *testing.T) {
+		prefix := uniquePrefix(t)
+		channel := prefix + redis.ReservedPrefix + "invalidate"
+		s := newStorage(t, c.Client(), redis.WithPrefix(prefix))
+		r := subscribe(t, s)
+		// Every node answers PUBSUB SHARDNUMSUB for the slots it owns:
+		// the subscription is sharded, on one master, and no plain
+		// SUBSCRIBE is made anywhere.
+		var shard, plain int64
+		for _, srv := range c.Servers {
+			node := srv.Client()
+			n, err := node.PubSubShardNumSub(ctx, channel).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			shard += n[channel]
+			m, err := node.PubSubNumSub(ctx, channel).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain += m[channel]
+		}
+		if shard != 1 || plain != 0 {
+			t.Errorf("subscriptions on the cluster: %d sharded, %d plain; want 1 sharded", shard, plain)
+		}
+		if err := s.Remove(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the removal", func() bool { return r.heard("k") })
+	})
+
 	t.Run("conformance", func(t *testing.T) {
 		conformance(t, func(t *testing.T) storage.Storage { return newStorage(t, c.Client()) })
 	})

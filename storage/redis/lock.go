@@ -8,11 +8,14 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/gecaso/gecaso/internal/keyfmt"
 	"github.com/gecaso/gecaso/storage"
 )
 
-// lockPrefix is put between the storage prefix and the key to name a lock.
-const lockPrefix = "lock:"
+// lockPrefix is put between the storage prefix and the key to name a lock:
+// in the reserved space, so that Scan, DeletePrefix and the lru above
+// never see a lock.
+const lockPrefix = ReservedPrefix + "lock:"
 
 // unlockScript deletes the lock only if it still holds the caller's token,
 // so that a holder whose lock expired cannot release its successor's.
@@ -24,7 +27,7 @@ return 0
 `)
 
 // TryLock tries to take the lock named key for at most ttl, with
-// SET <prefix>lock:<key> <token> NX PX <ttl> and a random token. When
+// SET <prefix>@gecaso:lock:<key> <token> NX PX <ttl> and a random token. When
 // acquired is true the caller holds the lock until it calls unlock or ttl
 // passes (ttl is rounded up to a whole millisecond); unlock deletes the lock
 // only while it still holds the caller's token (a Lua compare-and-delete),
@@ -36,16 +39,17 @@ return 0
 // back and reports it acquired when it holds the caller's token.
 //
 // A ttl <= 0 is refused with an error: it would make a lock that never
-// expires. Lock keys live in the same keyspace as entries, under "lock:",
-// and show in a Scan of the empty prefix. In a Cluster a lock key hashes to
-// its own slot, independent of its entry's. After Close TryLock and unlock
+// expires. Lock keys live under [ReservedPrefix], apart from entries: no
+// Scan reports them and no DeletePrefix removes them, so a Purge never
+// frees a lock another process holds. In a Cluster a lock key hashes to its
+// own slot, independent of its entry's. After Close TryLock and unlock
 // return [storage.ErrClosed].
 func (s *Storage) TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, acquired bool, err error) {
 	if s.closed.Load() {
 		return nil, false, storage.ErrClosed
 	}
 	if ttl <= 0 {
-		return nil, false, fmt.Errorf("gecaso/redis: lock %q: ttl %v is not positive", key, ttl)
+		return nil, false, fmt.Errorf("gecaso/redis: lock %s: ttl %v is not positive", keyfmt.Quote(key), ttl)
 	}
 	lockKey := s.prefix + lockPrefix + key
 	token := rand.Text()
@@ -59,7 +63,7 @@ func (s *Storage) TryLock(ctx context.Context, key string, ttl time.Duration) (u
 		}
 		if !ok {
 			if setErr != nil {
-				return nil, false, wrap(ctx, setErr, "lock %q", key)
+				return nil, false, wrap(ctx, setErr, "lock %s", keyfmt.Quote(key))
 			}
 			return nil, false, nil
 		}
@@ -70,7 +74,7 @@ func (s *Storage) TryLock(ctx context.Context, key string, ttl time.Duration) (u
 		}
 		err := unlockScript.Run(ctx, s.client, []string{lockKey}, token).Err()
 		if err != nil {
-			return wrap(ctx, err, "unlock %q", key)
+			return wrap(ctx, err, "unlock %s", keyfmt.Quote(key))
 		}
 		return nil
 	}

@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gecaso/gecaso/internal/redistest"
+	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/lru"
 	"github.com/gecaso/gecaso/storage/redis"
 )
 
@@ -98,13 +102,12 @@ func testLocking(t *testing.T, newS func(t *testing.T) *redis.Storage) {
 		}
 	})
 
+	// That a lock holds until its ttl is "one of many acquires" above,
+	// with a ttl no busy machine outlasts; here only that it ends.
 	t.Run("the lock expires after ttl", func(t *testing.T) {
 		s := newS(t)
 		if _, acquired, err := s.TryLock(ctx, "k", 30*time.Millisecond); err != nil || !acquired {
 			t.Fatalf("TryLock: %v, %v", acquired, err)
-		}
-		if _, acquired, err := s.TryLock(ctx, "k", time.Minute); err != nil || acquired {
-			t.Fatalf("second TryLock at once: got %v, %v; want not acquired", acquired, err)
 		}
 		waitFor(t, "the lock to expire", func() bool {
 			_, acquired, err := s.TryLock(ctx, "k", time.Minute)
@@ -122,6 +125,43 @@ func testLocking(t *testing.T, newS func(t *testing.T) *redis.Storage) {
 		}
 		if _, err := s.Get(ctx, "k"); err == nil {
 			t.Errorf("Get of the locked key found an entry: the lock took the entry's key")
+		}
+	})
+
+	t.Run("locks are not entries", func(t *testing.T) {
+		s := newS(t)
+		if _, acquired, err := s.TryLock(ctx, "k", time.Minute); err != nil || !acquired {
+			t.Fatalf("TryLock: %v, %v", acquired, err)
+		}
+		if err := s.Set(ctx, "entry", []byte("v"), storage.Params{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"", "@", redis.ReservedPrefix, redis.ReservedPrefix + "lock:"} {
+			want := []string{"entry"}
+			if p != "" {
+				want = nil
+			}
+			if diff := cmp.Diff(want, scanKeys(t, s, p)); diff != "" {
+				t.Errorf("Scan(%q) with a lock held (-want +got):\n%s", p, diff)
+			}
+		}
+		lockKey := redis.ReservedPrefix + "lock:k"
+		if _, err := s.Get(ctx, lockKey); err != storage.ErrNotFound {
+			t.Errorf("Get of the lock's key: %v, want storage.ErrNotFound", err)
+		}
+		if err := s.Set(ctx, lockKey, []byte("v"), storage.Params{}); err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("Set of the lock's key: %v, want an error saying it is reserved", err)
+		}
+		if err := s.Remove(ctx, lockKey, "entry"); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"", "@", redis.ReservedPrefix} {
+			if err := s.DeletePrefix(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, acquired, err := s.TryLock(ctx, "k", time.Minute); err != nil || acquired {
+			t.Errorf("TryLock after Remove and DeletePrefix(\"\"): got %v, %v; want the lock still held", acquired, err)
 		}
 	})
 
@@ -200,5 +240,36 @@ func TestTryLockLostReply(t *testing.T) {
 				t.Fatalf("TryLock after unlock: got %v, %v; want acquired", acquired, err)
 			}
 		})
+	}
+}
+
+// TestLRUNeverEvictsALock plays two processes on one server: one holds a
+// lock, the other bounds the same keyspace with an lru. The lru neither
+// indexes the lock when it starts nor evicts it when full, so the lock
+// stays held.
+func TestLRUNeverEvictsALock(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	prefix := uniquePrefix(t)
+	holder := newStorage(t, srv.Client(), redis.WithPrefix(prefix))
+	if _, acquired, err := holder.TryLock(ctx, "k", time.Minute); err != nil || !acquired {
+		t.Fatalf("TryLock: %v, %v", acquired, err)
+	}
+	other := newStorage(t, srv.Client(), redis.WithPrefix(prefix))
+	l := lru.New(other, 2)
+	defer l.Close()
+	if n := l.Len(); n != 0 {
+		t.Errorf("the lru indexed %d keys of a keyspace holding only a lock, want 0", n)
+	}
+	for i := range 5 {
+		if err := l.Set(ctx, fmt.Sprint("e", i), []byte("v"), storage.Params{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.DeletePrefix(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, acquired, err := other.TryLock(ctx, "k", time.Minute); err != nil || acquired {
+		t.Errorf("TryLock after the lru evicted and purged: got %v, %v; want the other process's lock still held", acquired, err)
 	}
 }

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"log/slog"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -12,9 +13,16 @@ type Option func(*config)
 type config struct {
 	prefix      string
 	closeClient bool
+	publish     bool
+	onError     func(error)
 }
 
-func defaultConfig() config { return config{} }
+func defaultConfig() config {
+	return config{
+		publish: true,
+		onError: func(err error) { slog.Default().Warn("gecaso/redis", "err", err) },
+	}
+}
 
 // WithPrefix prepends p to every key the Storage reads or writes, so that
 // several applications (or environments, or tests) can share one Redis
@@ -26,6 +34,28 @@ func defaultConfig() config { return config{} }
 // Glob characters in p (* ? [ ] \) are escaped in SCAN patterns, so any
 // prefix is safe.
 func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+
+// WithPublish turns the publishing of invalidations on or off. When on,
+// every [Storage.Remove] and [Storage.DeletePrefix] publishes what it removed
+// to the Storage's channel (see [Storage.Subscribe]), so that every process
+// drops its copies (gecaso's near caches, tiered L1s) within milliseconds.
+// The default, true, publishes.
+//
+// Turn it off for a process that removes much and whose removals nobody
+// copies (a batch job), or when the server's ACL forbids PUBLISH (with it
+// on, such a server makes every Remove fail). A Storage that does not
+// publish can still subscribe to the removals of others.
+func WithPublish(on bool) Option { return func(c *config) { c.publish = on } }
+
+// WithErrorHandler sets the function that receives the errors the Storage
+// cannot return to a caller, all of them from the invalidation
+// subscription: its connection failing (once per outage; it reconnects by
+// itself), the first malformed message received (later ones are only
+// counted, see [Storage.InvalidationStats]), and a panic in a subscriber's
+// function. It is called from the subscription's goroutines, without any
+// lock held. The default logs each error with slog.Default() at level
+// Warn. A nil fn makes New panic.
+func WithErrorHandler(fn func(error)) Option { return func(c *config) { c.onError = fn } }
 
 // WithCloseClient makes [Storage.Close] also close the go-redis client given
 // to [New]. The default is to leave the client open: it belongs to the

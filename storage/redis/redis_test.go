@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,36 +98,80 @@ func TestGetReturnsACopy(t *testing.T) {
 	}
 }
 
+// sentCommands records the arguments of the commands a client sends.
+type sentCommands struct {
+	mu   sync.Mutex // guards args
+	args [][]any
+}
+
+func (h *sentCommands) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *sentCommands) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.mu.Lock()
+		h.args = append(h.args, slices.Clone(cmd.Args()))
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (h *sentCommands) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.mu.Lock()
+		for _, cmd := range cmds {
+			h.args = append(h.args, slices.Clone(cmd.Args()))
+		}
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// take returns the commands named name sent since the last take.
+func (h *sentCommands) take(name string) [][]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var args [][]any
+	for _, a := range h.args {
+		if a[0] == name {
+			args = append(args, a)
+		}
+	}
+	h.args = nil
+	return args
+}
+
+// TestSetTTL checks the expiry Set asks of the server. It looks at the
+// command sent rather than at the key's PTTL afterwards, which a 1 ms key
+// may outlive on a busy machine.
 func TestSetTTL(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	c := srv.Client()
+	var sent sentCommands
+	c.AddHook(&sent)
 	const prefix = "ttl:"
-	s := redis.New(srv.Client(), redis.WithPrefix(prefix))
+	s := redis.New(c, redis.WithPrefix(prefix))
 	ctx := context.Background()
 
 	tests := []struct {
 		name string
 		give time.Duration
-		// want bounds the key's PTTL as Redis reports it; -1 is no expiry.
-		wantMin, wantMax time.Duration
+		want []any // the expiry arguments of the SET
 	}{
-		{name: "zero never expires", give: 0, wantMin: -1, wantMax: -1},
-		{name: "one nanosecond rounds up to 1ms", give: time.Nanosecond, wantMin: 0, wantMax: time.Millisecond},
-		{name: "milliseconds", give: 1500 * time.Millisecond, wantMin: time.Second, wantMax: 1500 * time.Millisecond},
-		{name: "hours", give: 3 * time.Hour, wantMin: 3*time.Hour - time.Minute, wantMax: 3 * time.Hour},
-		{name: "sub-millisecond part rounds up", give: 10*time.Second + 1, wantMin: 9 * time.Second, wantMax: 10*time.Second + time.Millisecond},
+		{name: "zero never expires", give: 0, want: nil},
+		{name: "one nanosecond rounds up to 1ms", give: time.Nanosecond, want: []any{"px", int64(1)}},
+		{name: "milliseconds", give: 1500 * time.Millisecond, want: []any{"px", int64(1500)}},
+		{name: "hours", give: 3 * time.Hour, want: []any{"ex", int64(3 * 3600)}},
+		{name: "sub-millisecond part rounds up", give: 10*time.Second + 1, want: []any{"px", int64(10001)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			sent.take("set")
 			if err := s.Set(ctx, tt.name, []byte("v"), storage.Params{TTL: tt.give}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := raw.PTTL(ctx, prefix+tt.name).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got < tt.wantMin || got > tt.wantMax {
-				t.Errorf("PTTL after Set with TTL %v: got %v, want within [%v, %v]", tt.give, got, tt.wantMin, tt.wantMax)
+			want := [][]any{append([]any{"set", prefix + tt.name, []byte("v")}, tt.want...)}
+			if diff := cmp.Diff(want, sent.take("set")); diff != "" {
+				t.Errorf("commands sent by Set with TTL %v (-want +got):\n%s", tt.give, diff)
 			}
 		})
 	}
@@ -426,6 +471,31 @@ func TestErrorsNameTheKey(t *testing.T) {
 	}
 	if want := `gecaso/redis: get "the-key": `; !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %q does not start with %q", err, want)
+	}
+}
+
+// TestErrorsShortenLongKeys checks that a huge key does not land whole in
+// an error text.
+func TestErrorsShortenLongKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStorage(t, srv.Client())
+	srv.Kill()
+	key := strings.Repeat("k", 10<<20)
+	ctx := context.Background()
+	errs := map[string]error{
+		"Set":    s.Set(ctx, key, []byte("v"), storage.Params{}),
+		"Remove": s.Remove(ctx, key, "other"),
+	}
+	_, errs["Get"] = s.Get(ctx, key)
+	_, _, errs["TryLock"] = s.TryLock(ctx, key, time.Second)
+	for name, err := range errs {
+		if err == nil {
+			t.Errorf("%s on a dead server succeeded", name)
+			continue
+		}
+		if msg := err.Error(); len(msg) > 1024 || !strings.Contains(msg, "(10485760 bytes)") {
+			t.Errorf("%s: error of %d bytes, want under 1 KiB, naming the key's length: %.300s", name, len(msg), msg)
+		}
 	}
 }
 

@@ -2,12 +2,14 @@ package redis
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/gecaso/gecaso/internal/keyfmt"
 	"github.com/gecaso/gecaso/storage"
 )
 
@@ -19,7 +21,8 @@ const scanCount = 1000
 // [WithPrefix] prefix when prefix is empty), with that storage prefix
 // removed. It walks the keyspace with SCAN and MATCH, never KEYS, so the
 // server stays responsive; in a Cluster it walks every master in turn, and
-// in a Ring every live shard.
+// in a Ring every live shard. Reserved keys (locks, see [ReservedPrefix])
+// are never reported.
 //
 // Order is the server's hash order, which means none. KeyInfo.Size is the
 // value's length (STRLEN; 0 for a key that is not a string) and
@@ -35,6 +38,9 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
+	if reserved(prefix) {
+		return ctx.Err()
+	}
 	pattern := escapeGlob(s.prefix+prefix) + "*"
 	nodes, _, err := s.nodes(ctx)
 	if err != nil {
@@ -42,6 +48,9 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 	}
 	for _, node := range nodes {
 		err := scanNode(ctx, node, pattern, func(keys []string) error {
+			if keys = s.entries(keys, prefix); len(keys) == 0 {
+				return nil
+			}
 			return s.report(ctx, node, keys, fn)
 		})
 		if err != nil {
@@ -49,6 +58,16 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 		}
 	}
 	return nil
+}
+
+// entries drops the reserved keys from a page of full Redis keys found by
+// a SCAN for prefix, in place. Only a prefix that the reserved prefix
+// starts with (the empty one, "@", ...) can find them.
+func (s *Storage) entries(keys []string, prefix string) []string {
+	if !strings.HasPrefix(ReservedPrefix, prefix) {
+		return keys
+	}
+	return slices.DeleteFunc(keys, func(k string) bool { return reserved(strings.TrimPrefix(k, s.prefix)) })
 }
 
 // fnError carries an error returned by the caller's callback through the
@@ -66,7 +85,7 @@ func (s *Storage) scanErr(ctx context.Context, op, prefix string, err error) err
 	if ctxErr := ctxDone(ctx); ctxErr != nil {
 		return ctxErr
 	}
-	return wrap(ctx, err, "%s %q", op, prefix)
+	return wrap(ctx, err, "%s %s", op, keyfmt.Quote(prefix))
 }
 
 // report reads the size and expiry of one page of keys and hands them to
@@ -135,10 +154,14 @@ func scanNode(ctx context.Context, node goredis.Cmdable, pattern string, page fu
 
 // DeletePrefix removes every key that starts with prefix (every key under
 // the [WithPrefix] prefix when prefix is empty; with no storage prefix
-// either, every key of the database). It walks the keyspace with SCAN
-// MATCH, node by node in a Cluster, and removes each page with UNLINK in
-// one round trip. Keys written during the walk may survive it. A cancelled
-// ctx stops it with ctx.Err(), leaving part of the keys removed.
+// either, every key of the database), except the reserved keys (locks, see
+// [ReservedPrefix]). It walks the keyspace with SCAN MATCH, node by node in
+// a Cluster, and removes each page with UNLINK in one round trip. Then it
+// publishes the invalidation of prefix (unless [WithPublish] turned it
+// off), also when the walk failed part way, if ctx still allows. Keys
+// written during the walk may survive it. A cancelled ctx stops it with
+// ctx.Err(), leaving part of the keys removed and the invalidation
+// unpublished.
 //
 // Cost grows with the number of keys in the database, not only with those
 // removed; gecaso's Func.Purge uses it to drop one function's entries.
@@ -146,6 +169,20 @@ func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
+	if reserved(prefix) {
+		return ctx.Err()
+	}
+	err := s.deletePrefix(ctx, prefix)
+	if s.publish && ctx.Err() == nil {
+		msg := appendMessage(nil, storage.Invalidation{Prefixes: []string{prefix}})
+		if perr := s.publishAll(ctx, msg); perr != nil && err == nil {
+			return wrap(ctx, perr, "delete prefix %s: removed, but the invalidation was not published", keyfmt.Quote(prefix))
+		}
+	}
+	return err
+}
+
+func (s *Storage) deletePrefix(ctx context.Context, prefix string) error {
 	pattern := escapeGlob(s.prefix+prefix) + "*"
 	nodes, multiKey, err := s.nodes(ctx)
 	if err != nil {
@@ -153,6 +190,9 @@ func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	}
 	for _, node := range nodes {
 		err := scanNode(ctx, node, pattern, func(keys []string) error {
+			if keys = s.entries(keys, prefix); len(keys) == 0 {
+				return nil
+			}
 			return unlink(ctx, node, keys, multiKey)
 		})
 		if err != nil {

@@ -46,6 +46,11 @@ func TestSentinel(t *testing.T) {
 	newS := func(t *testing.T) *redis.Storage { return newStorage(t, sen.Client()) }
 	t.Run("spread", func(t *testing.T) { testSpread(t, newS(t)) })
 	t.Run("lock", func(t *testing.T) { testLocking(t, newS) })
+	t.Run("invalidation", func(t *testing.T) {
+		testInvalidation(t, func(t *testing.T, prefix string) *redis.Storage {
+			return newStorage(t, sen.Client(), redis.WithPrefix(prefix))
+		})
+	})
 	t.Run("conformance", func(t *testing.T) {
 		conformance(t, func(t *testing.T) storage.Storage { return newS(t) })
 	})
@@ -53,7 +58,7 @@ func TestSentinel(t *testing.T) {
 
 func TestRing(t *testing.T) {
 	a, b := redistest.Start(t), redistest.Start(t)
-	newS := func(t *testing.T) *redis.Storage {
+	newRing := func(t *testing.T) *goredis.Ring {
 		ring := goredis.NewRing(&goredis.RingOptions{
 			Addrs:                 map[string]string{"a": a.Addr, "b": b.Addr},
 			ContextTimeoutEnabled: true,
@@ -61,8 +66,9 @@ func TestRing(t *testing.T) {
 			DisableIdentity:       true,
 		})
 		t.Cleanup(func() { _ = ring.Close() })
-		return newStorage(t, ring)
+		return ring
 	}
+	newS := func(t *testing.T) *redis.Storage { return newStorage(t, newRing(t)) }
 	t.Run("spread", func(t *testing.T) {
 		s := newS(t)
 		testSpread(t, s)
@@ -77,6 +83,11 @@ func TestRing(t *testing.T) {
 		}
 	})
 	t.Run("lock", func(t *testing.T) { testLocking(t, newS) })
+	t.Run("invalidation", func(t *testing.T) {
+		testInvalidation(t, func(t *testing.T, prefix string) *redis.Storage {
+			return newStorage(t, newRing(t), redis.WithPrefix(prefix))
+		})
+	})
 	t.Run("conformance", func(t *testing.T) {
 		conformance(t, func(t *testing.T) storage.Storage { return newS(t) })
 	})

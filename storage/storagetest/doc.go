@@ -23,8 +23,9 @@
 // subtest named after the check (get-absent, set-get, overwrite, remove,
 // remove-absent, remove-many, ttl, empty-value, large-value, keys,
 // ownership, cancelled-context, params-extra, concurrent, scanner,
-// prefix-deleter, viewer, locker, closer, close-concurrent), and closes it
-// afterwards when it is an io.Closer. It checks that:
+// prefix-deleter, viewer, locker, invalidator, nonblocking, closer,
+// close-concurrent), and closes it afterwards when it is an io.Closer. It
+// checks that:
 //
 //   - Get of an absent key returns the bare [storage.ErrNotFound]; Set,
 //     Get, overwrite and Remove behave as a map does; Remove of absent
@@ -58,9 +59,18 @@
 //     [storage.PrefixDeleter] removes exactly the prefix's keys;
 //     [storage.Viewer] lends the bytes Get returns, ErrNotFound without
 //     calling fn on a miss, and returns fn's error; [storage.Locker]
-//     excludes a second holder and expires; io.Closer can be called twice,
-//     and afterwards every method returns [storage.ErrClosed], also when
-//     Close races other calls.
+//     excludes a second holder and expires, and a held lock is no entry
+//     (a Scan of the empty prefix does not report it, a DeletePrefix of
+//     the empty prefix does not free it); [storage.Invalidator] tells
+//     every subscriber of a Remove (its keys) and a DeletePrefix (its
+//     prefix) made through the storage, within 10 s (an invalidation of a
+//     covering prefix, such as the empty one after lost messages, counts),
+//     and no longer calls a subscriber once its cancel has returned, cancel
+//     being idempotent; [storage.Nonblocking] can be called; io.Closer can
+//     be called twice, and afterwards every method returns
+//     [storage.ErrClosed] (Subscribe included, and the cancel of a
+//     subscription made before Close returns), also when Close races other
+//     calls.
 //
 // An optional method that returns [storage.ErrNotSupported] (a wrapper
 // whose inner storage lacks the ability) skips its check.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -282,6 +283,7 @@ func checkLocker(t *testing.T, s storage.Storage, c config) {
 	} else if err := unlockB(ctx); err != nil {
 		t.Errorf("unlock of lock/b: %v", err)
 	}
+	checkLockIsNoEntry(t, s, lk, "lock/a")
 	if err := unlock(ctx); err != nil {
 		t.Errorf("unlock: %v", err)
 	}
@@ -327,6 +329,156 @@ func checkLocker(t *testing.T, s storage.Storage, c config) {
 	}
 }
 
+// checkLockIsNoEntry checks that the lock key, held, is bookkeeping and no
+// entry: a Scan of every key does not report it, and a DeletePrefix of
+// every key does not free it.
+func checkLockIsNoEntry(t *testing.T, s storage.Storage, lk storage.Locker, key string) {
+	t.Helper()
+	ctx := t.Context()
+	if sc, ok := s.(storage.Scanner); ok {
+		var keys []string
+		err := sc.Scan(ctx, "", func(ki storage.KeyInfo) error {
+			keys = append(keys, ki.Key)
+			return nil
+		})
+		switch {
+		case errors.Is(err, storage.ErrNotSupported):
+		case err != nil:
+			t.Errorf("Scan(\"\") with a lock held: %v", err)
+		case len(keys) > 0:
+			t.Errorf("Scan(\"\") of a storage holding only a lock reported %q: a lock is not an entry", keys)
+		}
+	}
+	if pd, ok := s.(storage.PrefixDeleter); ok {
+		err := pd.DeletePrefix(ctx, "")
+		switch {
+		case errors.Is(err, storage.ErrNotSupported):
+		case err != nil:
+			t.Errorf("DeletePrefix(\"\") with a lock held: %v", err)
+		default:
+			if _, acquired, err := lk.TryLock(ctx, key, time.Minute); err != nil || acquired {
+				t.Errorf("TryLock of a held lock after DeletePrefix(\"\") = (%v, %v), want (false, nil): DeletePrefix freed a lock", acquired, err)
+			}
+		}
+	}
+}
+
+// listener records what a subscription hears.
+type listener struct {
+	mu  sync.Mutex // guards got
+	got []storage.Invalidation
+}
+
+func (l *listener) add(inv storage.Invalidation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, storage.Invalidation{Keys: slices.Clone(inv.Keys), Prefixes: slices.Clone(inv.Prefixes)})
+}
+
+func (l *listener) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.got)
+}
+
+// heardKey reports whether an invalidation heard covers key: names it, or
+// a prefix of it (the empty prefix, after lost messages, covers every key).
+func (l *listener) heardKey(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, inv := range l.got {
+		if slices.Contains(inv.Keys, key) || slices.ContainsFunc(inv.Prefixes, func(p string) bool { return strings.HasPrefix(key, p) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// heardPrefix reports whether an invalidation heard covers prefix.
+func (l *listener) heardPrefix(prefix string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, inv := range l.got {
+		if slices.ContainsFunc(inv.Prefixes, func(p string) bool { return strings.HasPrefix(prefix, p) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitUntil polls cond until it holds, failing t after hangTimeout.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(hangTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, hangTimeout)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+func checkInvalidator(t *testing.T, s storage.Storage, _ config) {
+	inv, ok := s.(storage.Invalidator)
+	if !ok {
+		t.Skip("not a storage.Invalidator")
+	}
+	var a, b listener
+	cancelA, err := inv.Subscribe(a.add)
+	skipIfNotSupported(t, "Subscribe", err)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	defer cancelA()
+	cancelB, err := inv.Subscribe(b.add)
+	if err != nil {
+		t.Fatalf("a second Subscribe: %v", err)
+	}
+	defer cancelB()
+
+	// A Remove reaches every subscriber, with its keys.
+	keys := []string{"inv/a", "inv/b", "inv/absent"}
+	mustSet(t, s, "inv/a", []byte("v"), storage.Params{})
+	mustSet(t, s, "inv/b", []byte("v"), storage.Params{})
+	mustRemove(t, s, keys...)
+	for _, l := range []*listener{&a, &b} {
+		waitUntil(t, "subscribers hearing a Remove of their storage", func() bool {
+			return l.heardKey("inv/a") && l.heardKey("inv/b") && l.heardKey("inv/absent")
+		})
+	}
+
+	// A DeletePrefix reaches them, with its prefix.
+	if pd, ok := s.(storage.PrefixDeleter); ok {
+		mustSet(t, s, "inv/p/1", []byte("v"), storage.Params{})
+		err := pd.DeletePrefix(t.Context(), "inv/p/")
+		switch {
+		case errors.Is(err, storage.ErrNotSupported):
+		case err != nil:
+			t.Fatalf("DeletePrefix: %v", err)
+		default:
+			waitUntil(t, "a subscriber hearing a DeletePrefix", func() bool { return a.heardPrefix("inv/p/") })
+		}
+	}
+
+	// After cancel returns, fn is not called again; cancel is idempotent.
+	within(t, "cancel", cancelA)
+	within(t, "a second cancel", cancelA)
+	n := a.len()
+	mustRemove(t, s, "inv/after")
+	waitUntil(t, "the remaining subscriber hearing a Remove", func() bool { return b.heardKey("inv/after") })
+	if got := a.len(); got != n {
+		t.Errorf("a cancelled subscription heard %d more invalidations after cancel returned", got-n)
+	}
+}
+
+func checkNonblocking(t *testing.T, s storage.Storage, _ config) {
+	nb, ok := s.(storage.Nonblocking)
+	if !ok {
+		t.Skip("not a storage.Nonblocking")
+	}
+	within(t, "Nonblocking", func() { t.Logf("Nonblocking() = %v", nb.Nonblocking()) })
+}
+
 // --- Close -------------------------------------------------------------
 
 // callAll calls every method s has once, with a background context, and
@@ -358,6 +510,14 @@ func callAll(s storage.Storage) map[string]error {
 		}
 		errs["TryLock"] = err
 	}
+	if inv, ok := s.(storage.Invalidator); ok {
+		cancel, err := inv.Subscribe(func(storage.Invalidation) {})
+		if err == nil {
+			err = errors.New("subscribed")
+			cancel()
+		}
+		errs["Subscribe"] = err
+	}
 	return errs
 }
 
@@ -367,8 +527,15 @@ func checkCloser(t *testing.T, s storage.Storage, _ config) {
 		t.Skip("not an io.Closer")
 	}
 	mustSet(t, s, "k", []byte("v"), storage.Params{})
+	var cancel func()
+	if inv, ok := s.(storage.Invalidator); ok {
+		cancel, _ = inv.Subscribe(func(storage.Invalidation) {})
+	}
 	var err error
 	within(t, "Close", func() { err = cl.Close() })
+	if cancel != nil {
+		within(t, "cancel of a subscription after Close", cancel)
+	}
 	if err != nil {
 		t.Errorf("Close: %v", err)
 	}

@@ -58,6 +58,8 @@ var checks = []check{
 	{"prefix-deleter", checkPrefixDeleter},
 	{"viewer", checkViewer},
 	{"locker", checkLocker},
+	{"invalidator", checkInvalidator},
+	{"nonblocking", checkNonblocking},
 	{"closer", checkCloser},
 	{"close-concurrent", checkCloseConcurrent},
 }

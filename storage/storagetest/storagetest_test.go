@@ -25,9 +25,16 @@ import (
 type mapStorage struct {
 	fault string
 
-	mu     sync.Mutex // guards m and closed
+	mu     sync.Mutex // guards m, locks, subs and closed
 	m      map[string]entry
+	locks  map[string]lock
+	subs   map[*mapSub]struct{}
 	closed bool
+}
+
+type lock struct {
+	token int
+	exp   time.Time
 }
 
 type entry struct {
@@ -41,13 +48,17 @@ var seq struct {
 	n uint64
 }
 
-func newMap(fault string) *mapStorage { return &mapStorage{fault: fault, m: map[string]entry{}} }
+func newMap(fault string) *mapStorage {
+	return &mapStorage{fault: fault, m: map[string]entry{}, locks: map[string]lock{}, subs: map[*mapSub]struct{}{}}
+}
 
 var (
 	_ storage.Storage       = (*mapStorage)(nil)
 	_ storage.Scanner       = (*mapStorage)(nil)
 	_ storage.PrefixDeleter = (*mapStorage)(nil)
 	_ storage.Viewer        = (*mapStorage)(nil)
+	_ storage.Locker        = (*mapStorage)(nil)
+	_ storage.Invalidator   = (*mapStorage)(nil)
 	_ io.Closer             = (*mapStorage)(nil)
 )
 
@@ -115,6 +126,9 @@ func (s *mapStorage) Remove(ctx context.Context, keys ...string) error {
 	for _, k := range keys {
 		delete(s.m, k)
 	}
+	if s.fault != "invalidation-lost" {
+		s.publishLocked(storage.Invalidation{Keys: slices.Clone(keys)})
+	}
 	return nil
 }
 
@@ -154,6 +168,7 @@ func (s *mapStorage) DeletePrefix(ctx context.Context, prefix string) error {
 			delete(s.m, k)
 		}
 	}
+	s.publishLocked(storage.Invalidation{Prefixes: []string{prefix}})
 	return nil
 }
 
@@ -173,9 +188,108 @@ func (s *mapStorage) View(ctx context.Context, key string, fn func([]byte) error
 
 func (s *mapStorage) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
+	subs := s.subs
+	s.subs = map[*mapSub]struct{}{}
+	s.mu.Unlock()
+	for sub := range subs {
+		sub.stop()
+	}
 	return nil
+}
+
+var lockTokens struct {
+	sync.Mutex
+	n int
+}
+
+// TryLock keeps locks apart from entries, unless the fault says otherwise.
+func (s *mapStorage) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.fault != "usable-after-close" {
+		return nil, false, storage.ErrClosed
+	}
+	if s.fault == "lock-is-entry" {
+		if _, ok := s.liveLocked("lock:" + key); ok {
+			return nil, false, nil
+		}
+		s.m["lock:"+key] = entry{v: []byte("locked"), exp: time.Now().Add(ttl)}
+		return func(context.Context) error {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			delete(s.m, "lock:"+key)
+			return nil
+		}, true, nil
+	}
+	if l, ok := s.locks[key]; ok && time.Now().Before(l.exp) {
+		return nil, false, nil
+	}
+	lockTokens.Lock()
+	lockTokens.n++
+	token := lockTokens.n
+	lockTokens.Unlock()
+	s.locks[key] = lock{token: token, exp: time.Now().Add(ttl)}
+	return func(context.Context) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.locks[key].token == token {
+			delete(s.locks, key)
+		}
+		return nil
+	}, true, nil
+}
+
+// mapSub is one subscription: a queue read by a goroutine of its own.
+type mapSub struct {
+	fn    func(storage.Invalidation)
+	queue chan storage.Invalidation
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (sub *mapSub) run() {
+	defer close(sub.done)
+	for {
+		select {
+		case inv := <-sub.queue:
+			sub.fn(inv)
+		case <-sub.quit:
+			return
+		}
+	}
+}
+
+func (sub *mapSub) stop() {
+	sub.once.Do(func() { close(sub.quit) })
+	<-sub.done
+}
+
+func (s *mapStorage) publishLocked(inv storage.Invalidation) {
+	for sub := range s.subs {
+		sub.queue <- inv
+	}
+}
+
+func (s *mapStorage) Subscribe(fn func(storage.Invalidation)) (func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.fault != "usable-after-close" {
+		return nil, storage.ErrClosed
+	}
+	sub := &mapSub{fn: fn, queue: make(chan storage.Invalidation, 1024), quit: make(chan struct{}), done: make(chan struct{})}
+	s.subs[sub] = struct{}{}
+	go sub.run()
+	return func() {
+		if s.fault == "calls-after-cancel" {
+			return
+		}
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+		sub.stop()
+	}, nil
 }
 
 func TestRunCorrect(t *testing.T) {
@@ -212,6 +326,9 @@ func TestRunNoticesFaults(t *testing.T) {
 		{give: "truncates-keys", want: []string{"keys"}},
 		{give: "scan-ignores-prefix", want: []string{"scanner"}},
 		{give: "usable-after-close", want: []string{"close-concurrent", "closer"}},
+		{give: "lock-is-entry", want: []string{"locker"}},
+		{give: "invalidation-lost", want: []string{"invalidator"}},
+		{give: "calls-after-cancel", want: []string{"invalidator"}},
 		{give: "ignores-ttl", want: []string{"ttl"}}, // waits out the 5 s slack
 	}
 	failLine := regexp.MustCompile(`(?m)^\s*--- FAIL: TestFaultyChild/(\S+)`)

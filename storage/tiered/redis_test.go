@@ -2,12 +2,16 @@ package tiered_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gecaso/gecaso"
 	"github.com/gecaso/gecaso/internal/redistest"
+	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/memory"
 	"github.com/gecaso/gecaso/storage/redis"
 	"github.com/gecaso/gecaso/storage/tiered"
 )
@@ -63,4 +67,110 @@ func TestTwoProcessesShareL2(t *testing.T) {
 		call(b)
 		time.Sleep(10 * time.Millisecond) // poll interval
 	}
+}
+
+// process is one process's tiered storage over a shared Redis, with its L1
+// at hand.
+type process struct {
+	l1 *memory.Storage
+	s  *tiered.Storage
+}
+
+// newProcess returns a tiered storage over srv under prefix, on a client
+// of its own, as another process would have.
+func newProcess(t testing.TB, srv *redistest.Server, prefix string) process {
+	l1 := memory.New()
+	s := tiered.New(l1, redis.New(srv.Client(), redis.WithPrefix(prefix)), tiered.WithClose())
+	t.Cleanup(func() { _ = s.Close() })
+	return process{l1: l1, s: s}
+}
+
+// inL1 reports whether p's L1 holds key.
+func (p process) inL1(t testing.TB, key string) bool {
+	_, err := p.l1.Get(context.Background(), key)
+	if err != nil && err != storage.ErrNotFound {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// TestRemovalReachesOtherProcessesL1 plays two processes, each with its
+// own L1, over one Redis: a Remove or DeletePrefix through one drops the
+// other's L1 copy, long before the L1 TTL.
+func TestRemovalReachesOtherProcessesL1(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		remove func(s *tiered.Storage) error
+	}{
+		{"Remove", func(s *tiered.Storage) error { return s.Remove(ctx, "fn:1") }},
+		{"DeletePrefix", func(s *tiered.Storage) error { return s.DeletePrefix(ctx, "fn:") }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := fmt.Sprintf("p%d:", i)
+			a, b := newProcess(t, srv, prefix), newProcess(t, srv, prefix)
+			if err := a.s.Set(ctx, "fn:1", envelope(t, time.Time{}), storage.Params{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.s.Get(ctx, "fn:1"); err != nil {
+				t.Fatal(err)
+			}
+			if !b.inL1(t, "fn:1") {
+				t.Fatal("b's Get did not fill its L1")
+			}
+			if err := tt.remove(a.s); err != nil {
+				t.Fatal(err)
+			}
+			// Delivery takes milliseconds; the deadline only bounds a
+			// failing test.
+			deadline := time.Now().Add(10 * time.Second)
+			for b.inL1(t, "fn:1") {
+				if time.Now().After(deadline) {
+					t.Fatalf("b's L1 still holds the entry 10s after a's %s (L1 TTL %v)", tt.name, tiered.DefaultL1TTL)
+				}
+				time.Sleep(time.Millisecond) // poll interval
+			}
+			if _, err := b.s.Get(ctx, "fn:1"); err != storage.ErrNotFound {
+				t.Errorf("b's Get after a's %s: %v, want storage.ErrNotFound", tt.name, err)
+			}
+		})
+	}
+}
+
+// BenchmarkRemovalReachesOtherProcessesL1 measures how long after one
+// process's Remove another process's L1 has dropped its copy, on loopback:
+// the time from Remove to a subscriber of the other tiered storage, which
+// hears only once its L1 copy is gone.
+func BenchmarkRemovalReachesOtherProcessesL1(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	pa, pb := newProcess(b, srv, "bench:"), newProcess(b, srv, "bench:")
+	heard := make(chan time.Time, 1)
+	cancel, err := pb.s.Subscribe(func(storage.Invalidation) { heard <- time.Now() })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cancel()
+	value := envelope(b, time.Time{})
+	var lat []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		if err := pa.s.Set(ctx, "k", value, storage.Params{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pb.s.Get(ctx, "k"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := pa.s.Remove(ctx, "k"); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, (<-heard).Sub(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

@@ -5,12 +5,26 @@
 //
 //	near := lru.New(memory.New(), 10_000)
 //	s := tiered.New(near, redis.New(client))
+//	defer s.Close()
 //	f := gecaso.Cached(s, fetchUser, gecaso.WithName("fetchUser"), gecaso.WithTTL(time.Hour))
 //
 // L2 is the authority. L1 is a copy local to the process that keeps each
 // entry for at most the L1 TTL ([WithL1TTL], one minute by default), never
-// past the entry's own expiry. Another process's changes to L2 (a Set, a
-// Func.Forget, a Purge) therefore reach this process within the L1 TTL.
+// past the entry's own expiry.
+//
+// A removal never leaves a copy behind: after Remove or DeletePrefix
+// returns, no Get or View that starts afterwards returns a removed value,
+// even when a Get that read L2 before the removal fills L1 after it (fills
+// and removals are ordered by a generation table, internal/fence). When L2
+// tells of removals ([storage.Invalidator]: storage/redis publishes them),
+// the Storage subscribes, so that another process's Func.Forget or Purge
+// drops this process's L1 copies within milliseconds; with an L2 that does
+// not, they reach L1 within the L1 TTL. Another process's overwrite (a Set)
+// is not published: it reaches L1 within the L1 TTL either way. An
+// invalidation of a prefix (a Purge, or of everything after L2's
+// connection dropped and messages may have been lost) needs an L1 that can
+// delete or scan by prefix (memory and lru can); with any other L1 it is
+// reported once and those copies last up to the L1 TTL.
 //
 // L1 must honour [storage.Params.TTL] (memory, lru and badger do): that is
 // how entries leave it. Values that are not gecaso entries (raw bytes
@@ -28,6 +42,8 @@ import (
 	"time"
 
 	"github.com/gecaso/gecaso/codec"
+	"github.com/gecaso/gecaso/internal/fence"
+	"github.com/gecaso/gecaso/internal/keyfmt"
 	"github.com/gecaso/gecaso/storage"
 )
 
@@ -37,15 +53,24 @@ import (
 //
 // It implements every optional interface and forwards each to the tier
 // that can answer it, or returns [storage.ErrNotSupported] when that tier
-// lacks it: [storage.Scanner] and [storage.Locker] from L2,
-// [storage.PrefixDeleter] from both, [storage.Viewer] from L1 (falling back
-// to Get on an L1 miss). After [Storage.Close] every method returns
-// [storage.ErrClosed].
+// lacks it: [storage.Scanner], [storage.Locker] and [storage.Invalidator]
+// from L2, [storage.PrefixDeleter] from both, [storage.Viewer] from L1
+// (falling back to Get on an L1 miss), [storage.Nonblocking] from both.
+// After [Storage.Close] every method returns [storage.ErrClosed].
 type Storage struct {
-	l1, l2 storage.Storage
-	l1TTL  time.Duration
-	close  bool
-	viewer storage.Viewer // l1 as a Viewer, or nil
+	l1, l2  storage.Storage
+	l1TTL   time.Duration
+	close   bool
+	onError func(error)
+	viewer  storage.Viewer // l1 as a Viewer, or nil
+	fence   *fence.Table   // orders L1 fills against removals
+
+	mu          sync.Mutex // guards subs and nextSub
+	subs        map[int]func()
+	nextSub     int
+	unsubscribe func() // ends New's subscription to L2's invalidations; nil without one
+
+	prefixFailed atomic.Bool // a prefix invalidation could not reach L1 (reported once)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -58,11 +83,20 @@ var (
 	_ storage.PrefixDeleter = (*Storage)(nil)
 	_ storage.Viewer        = (*Storage)(nil)
 	_ storage.Locker        = (*Storage)(nil)
+	_ storage.Invalidator   = (*Storage)(nil)
+	_ storage.Nonblocking   = (*Storage)(nil)
 	_ io.Closer             = (*Storage)(nil)
 )
 
 // New returns a Storage that reads l1, then l2, and writes both. New
 // panics if l1 or l2 is nil or an option is invalid.
+//
+// When l2 is a [storage.Invalidator], New subscribes to it (with Redis, one
+// round trip, or up to the client's dial timeout when the server cannot be
+// reached) and drops from L1 every key and prefix L2 says was removed.
+// When L2 cannot subscribe, the error goes to the [WithErrorHandler]
+// handler and L1 copies last up to the L1 TTL. [Storage.Close] ends the
+// subscription.
 func New(l1, l2 storage.Storage, opts ...Option) *Storage {
 	if l1 == nil || l2 == nil {
 		panic("gecaso/tiered: New needs two storages, got a nil one")
@@ -77,9 +111,28 @@ func New(l1, l2 storage.Storage, opts ...Option) *Storage {
 	if err := c.validate(); err != nil {
 		panic(err.Error())
 	}
-	s := &Storage{l1: l1, l2: l2, l1TTL: c.l1TTL, close: c.close}
+	s := &Storage{l1: l1, l2: l2, l1TTL: c.l1TTL, close: c.close, onError: c.onError, fence: fence.New()}
 	s.viewer, _ = l1.(storage.Viewer)
+	if inv, ok := l2.(storage.Invalidator); ok {
+		cancel, err := inv.Subscribe(s.dropL1)
+		switch {
+		case err == nil:
+			s.unsubscribe = cancel
+		case errors.Is(err, storage.ErrNotSupported): // a wrapper over a storage that cannot
+		default:
+			s.onError(fmt.Errorf("gecaso/tiered: subscribe to L2's invalidations (L1 copies of other processes' removals last up to the L1 TTL): %w", err))
+		}
+	}
 	return s
+}
+
+// Nonblocking reports whether both tiers answer from memory: then a Get
+// never waits on I/O, even when it misses L1.
+func (s *Storage) Nonblocking() bool { return nonblocking(s.l1) && nonblocking(s.l2) }
+
+func nonblocking(st storage.Storage) bool {
+	nb, ok := st.(storage.Nonblocking)
+	return ok && nb.Nonblocking()
 }
 
 // Get returns the value from L1 when it holds key, otherwise from L2, and
@@ -105,20 +158,39 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 // getL2 answers from L2 after L1 failed with err1, and fills L1 when L1
 // merely missed.
 func (s *Storage) getL2(ctx context.Context, key string, err1 error) ([]byte, error) {
+	// Taken before reading L2: a removal that starts after this makes the
+	// fill below give up, or waits for it and removes what it wrote.
+	tok := s.fence.Token(key)
 	v, err := s.l2.Get(ctx, key)
 	if err != nil {
 		if err == storage.ErrNotFound || errors.Is(err, storage.ErrNotFound) {
 			return nil, storage.ErrNotFound
 		}
-		return nil, fmt.Errorf("gecaso/tiered: get %q: %w", key, err)
+		return nil, fmt.Errorf("gecaso/tiered: get %s: %w", keyfmt.Quote(key), err)
 	}
 	if errors.Is(err1, storage.ErrNotFound) {
 		if ttl, ok := s.fillTTL(v, time.Now()); ok {
-			// A failed fill costs a later L1 hit, nothing else.
-			_ = s.l1.Set(ctx, key, v, storage.Params{TTL: ttl})
+			s.fill(ctx, key, tok, v, ttl)
 		}
 	}
 	return v, nil
+}
+
+// fill copies v, read from L2 under tok, into L1, unless a removal of key
+// started since tok was taken. A failed fill costs a later L1 hit, nothing
+// else.
+func (s *Storage) fill(ctx context.Context, key string, tok fence.Token, v []byte, ttl time.Duration) {
+	w, ok := s.fence.Begin(key, tok)
+	if !ok {
+		return
+	}
+	err := s.l1.Set(ctx, key, v, storage.Params{TTL: ttl})
+	if s.fence.End(w) && err == nil {
+		// A removal started while the copy was written. It waited for the
+		// write and removes the copy, unless its context cut the wait
+		// short: remove it here too.
+		_ = s.l1.Remove(context.WithoutCancel(ctx), key)
+	}
 }
 
 // fillTTL returns how long L1 may keep v, read from L2 at now: the rest of
@@ -148,19 +220,31 @@ func (s *Storage) fillTTL(v []byte, now time.Time) (ttl time.Duration, ok bool) 
 // value the write replaced) and returns L1's error. A negative p.TTL (an
 // entry already dead) is passed to L2 and removed from L1.
 //
-// A Get running concurrently with Set in the same process may fill L1 with
-// the value Set replaces; L1 then serves it until the L1 TTL passes.
+// A Get that read the value Set replaces from L2 does not copy it into L1
+// after Set: Set orders itself against fills as a removal does.
 func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.Params) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
+	var err error
+	ferr := s.fence.Invalidate(ctx, key, func() { err = s.set(ctx, key, value, p) })
+	if err == nil && ferr != nil {
+		// Both tiers were written, but ctx cut short the wait for a fill
+		// of the value replaced, which removes its copy itself, a moment
+		// later.
+		return fmt.Errorf("gecaso/tiered: set %s: %w", keyfmt.Quote(key), ferr)
+	}
+	return err
+}
+
+func (s *Storage) set(ctx context.Context, key string, value []byte, p storage.Params) error {
 	if err := s.l2.Set(ctx, key, value, p); err != nil {
 		_ = s.l1.Remove(ctx, key)
-		return fmt.Errorf("gecaso/tiered: set %q in L2: %w", key, err)
+		return fmt.Errorf("gecaso/tiered: set %s in L2: %w", keyfmt.Quote(key), err)
 	}
 	if p.TTL < 0 {
 		if err := s.l1.Remove(ctx, key); err != nil {
-			return fmt.Errorf("gecaso/tiered: set %q in L1: %w", key, err)
+			return fmt.Errorf("gecaso/tiered: set %s in L1: %w", keyfmt.Quote(key), err)
 		}
 		return nil
 	}
@@ -171,13 +255,15 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 	}
 	if err := s.l1.Set(ctx, key, value, p1); err != nil {
 		_ = s.l1.Remove(ctx, key)
-		return fmt.Errorf("gecaso/tiered: set %q in L1: %w", key, err)
+		return fmt.Errorf("gecaso/tiered: set %s in L1: %w", keyfmt.Quote(key), err)
 	}
 	return nil
 }
 
 // Remove deletes keys from L2, then from L1, and returns the errors of
 // both (L1 is cleared even when L2 fails). Absent keys are not an error.
+// Once it returns, no Get or View that starts afterwards returns a value
+// it removed, even from a fill that read L2 before it.
 func (s *Storage) Remove(ctx context.Context, keys ...string) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
@@ -185,12 +271,112 @@ func (s *Storage) Remove(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	err2 := s.l2.Remove(ctx, keys...)
-	err1 := s.l1.Remove(ctx, keys...)
-	if err2 == nil && err1 == nil {
+	var err1, err2 error
+	ferr := s.invalidate(ctx, keys, func() {
+		err2 = s.l2.Remove(ctx, keys...)
+		err1 = s.l1.Remove(ctx, keys...)
+	})
+	if err2 == nil && err1 == nil && ferr == nil {
 		return nil
 	}
-	return fmt.Errorf("gecaso/tiered: remove %q (%d keys): %w", keys[0], len(keys), errors.Join(err2, err1))
+	return fmt.Errorf("gecaso/tiered: remove %s (%d keys): %w", keyfmt.Quote(keys[0]), len(keys), errors.Join(err2, err1, ferr))
+}
+
+// maxFencedKeys is how many keys a removal invalidates one by one; more
+// invalidate every key at once, which costs concurrent fills of other keys
+// their copy, never correctness.
+const maxFencedKeys = 64
+
+// invalidate runs remove as an invalidation of keys (see internal/fence):
+// fills of keys begun before it have ended, and none can begin while
+// remove runs; fills that read their source before it never land after
+// it. It returns ctx.Err() when ctx cut the wait for those fills short
+// (remove ran anyway, and the fills remove their own copies).
+func (s *Storage) invalidate(ctx context.Context, keys []string, remove func()) error {
+	if len(keys) > maxFencedKeys {
+		return s.fence.InvalidateAll(ctx, remove)
+	}
+	return s.invalidateEach(ctx, keys, remove)
+}
+
+// invalidateEach nests one invalidation per key, remove innermost.
+func (s *Storage) invalidateEach(ctx context.Context, keys []string, remove func()) error {
+	if len(keys) == 0 {
+		remove()
+		return nil
+	}
+	var inner error
+	err := s.fence.Invalidate(ctx, keys[0], func() { inner = s.invalidateEach(ctx, keys[1:], remove) })
+	return cmpOr(err, inner)
+}
+
+// cmpOr returns the first non-nil error.
+func cmpOr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropL1 drops from L1, through the fence, what L2 says was removed. An
+// empty prefix drops all of L1.
+func (s *Storage) dropL1(inv storage.Invalidation) {
+	if s.closed.Load() {
+		return
+	}
+	ctx := context.Background()
+	if len(inv.Keys) > 0 {
+		var err error
+		_ = s.invalidate(ctx, inv.Keys, func() { err = s.l1.Remove(ctx, inv.Keys...) })
+		if err != nil {
+			s.onError(fmt.Errorf("gecaso/tiered: drop %d keys removed from L2 from L1: %w", len(inv.Keys), err))
+		}
+	}
+	if len(inv.Prefixes) > 0 {
+		var err error
+		_ = s.fence.InvalidateAll(ctx, func() { err = s.removeL1Prefixes(ctx, inv.Prefixes) })
+		if err != nil {
+			s.onError(fmt.Errorf("gecaso/tiered: drop prefixes removed from L2 from L1: %w", err))
+		}
+	}
+}
+
+// removeL1Prefixes removes every L1 key with one of prefixes: with
+// DeletePrefix, or by scanning L1 when it lacks that, or not at all.
+func (s *Storage) removeL1Prefixes(ctx context.Context, prefixes []string) error {
+	if pd, ok := s.l1.(storage.PrefixDeleter); ok {
+		var errs []error
+		for _, p := range prefixes {
+			errs = append(errs, pd.DeletePrefix(ctx, p))
+		}
+		err := errors.Join(errs...)
+		if !errors.Is(err, storage.ErrNotSupported) {
+			return err
+		}
+	}
+	if sc, ok := s.l1.(storage.Scanner); ok {
+		var keys []string
+		var errs []error
+		for _, p := range prefixes {
+			errs = append(errs, sc.Scan(ctx, p, func(ki storage.KeyInfo) error {
+				keys = append(keys, ki.Key)
+				return nil
+			}))
+		}
+		err := errors.Join(errs...)
+		if !errors.Is(err, storage.ErrNotSupported) {
+			if len(keys) > 0 {
+				err = errors.Join(err, s.l1.Remove(ctx, keys...))
+			}
+			return err
+		}
+	}
+	if s.prefixFailed.CompareAndSwap(false, true) {
+		return fmt.Errorf("L1 %T can neither delete nor scan by prefix: its copies of removed entries last up to the L1 TTL (reported once)", s.l1)
+	}
+	return nil
 }
 
 // View lends the value under key to fn: from L1 without a copy when L1 is a
@@ -261,7 +447,9 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 // DeletePrefix removes every key with prefix from L2 and then from L1. It
 // returns [storage.ErrNotSupported], before removing anything, unless both
 // tiers are [storage.PrefixDeleter]s; gecaso's Func.Purge then falls back
-// to Scan (of L2) and Remove (from both).
+// to Scan (of L2) and Remove (from both). Once it returns, no Get or View
+// that starts afterwards returns a value it removed; while it runs, fills
+// of L1 are skipped.
 func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
@@ -271,12 +459,15 @@ func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	if !ok1 || !ok2 {
 		return fmt.Errorf("gecaso/tiered: delete prefix: L1 %T and L2 %T: %w", s.l1, s.l2, storage.ErrNotSupported)
 	}
-	err2 := pd2.DeletePrefix(ctx, prefix)
-	err1 := pd1.DeletePrefix(ctx, prefix)
-	if err2 == nil && err1 == nil {
+	var err1, err2 error
+	ferr := s.fence.InvalidateAll(ctx, func() {
+		err2 = pd2.DeletePrefix(ctx, prefix)
+		err1 = pd1.DeletePrefix(ctx, prefix)
+	})
+	if err2 == nil && err1 == nil && ferr == nil {
 		return nil
 	}
-	return fmt.Errorf("gecaso/tiered: delete prefix %q: %w", prefix, errors.Join(err2, err1))
+	return fmt.Errorf("gecaso/tiered: delete prefix %s: %w", keyfmt.Quote(prefix), errors.Join(err2, err1, ferr))
 }
 
 // TryLock takes the lock in L2, the storage the processes share; it
@@ -292,13 +483,68 @@ func (s *Storage) TryLock(ctx context.Context, key string, ttl time.Duration) (u
 	return l.TryLock(ctx, key, ttl)
 }
 
+// Subscribe forwards to L2's Subscribe, or returns an error matching
+// [storage.ErrNotSupported] when L2 is not a [storage.Invalidator]. fn is
+// called with each invalidation after the L1 copies it names are dropped,
+// so that a subscriber that rereads through the Storage (gecaso's Func
+// refilling its near cache) never finds them in L1. [Storage.Close] ends
+// the subscriptions made through it. After Close Subscribe returns
+// [storage.ErrClosed].
+func (s *Storage) Subscribe(fn func(storage.Invalidation)) (cancel func(), err error) {
+	if s.closed.Load() {
+		return nil, storage.ErrClosed
+	}
+	inv, ok := s.l2.(storage.Invalidator)
+	if !ok {
+		return nil, fmt.Errorf("gecaso/tiered: subscribe: L2 %T: %w", s.l2, storage.ErrNotSupported)
+	}
+	inner, err := inv.Subscribe(func(i storage.Invalidation) {
+		s.dropL1(i)
+		fn(i)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		inner()
+		return nil, storage.ErrClosed
+	}
+	if s.subs == nil {
+		s.subs = make(map[int]func())
+	}
+	id := s.nextSub
+	s.nextSub++
+	s.subs[id] = inner
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.subs, id)
+		s.mu.Unlock()
+		inner() // idempotent, as L2's must be
+	}, nil
+}
+
 // Close marks the Storage closed: afterwards every method returns
-// [storage.ErrClosed]. With [WithClose] it also closes L1 and then L2,
-// each that implements io.Closer, and returns their errors. Close is
-// idempotent.
+// [storage.ErrClosed]. It ends the subscription to L2's invalidations and
+// those made through [Storage.Subscribe] (waiting for a running
+// function). With [WithClose] it also closes L1 and then L2, each that
+// implements io.Closer, and returns their errors. Close is idempotent, and
+// must not be called from a subscriber's function.
 func (s *Storage) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		s.closed.Store(true)
+		subs := s.subs
+		s.subs = nil
+		s.mu.Unlock()
+		if s.unsubscribe != nil {
+			s.unsubscribe()
+		}
+		for _, cancel := range subs {
+			cancel()
+		}
 		if !s.close {
 			return
 		}

@@ -19,7 +19,7 @@ var errBoom = errors.New("boom")
 
 // envelope returns a gecaso entry that expires at expires (never when
 // zero).
-func envelope(t *testing.T, expires time.Time) []byte {
+func envelope(t testing.TB, expires time.Time) []byte {
 	t.Helper()
 	b, err := codec.AppendEnvelope(nil, &codec.Envelope{WrittenAt: time.Now(), ExpiresAt: expires, Data: []byte{0xc0}})
 	if err != nil {
