@@ -190,14 +190,16 @@ type Invalidator interface {
 	Subscribe(fn func(Invalidation)) (cancel func(), err error)
 }
 
-// Nonblocking is implemented by storages whose reads answer from the
-// process's own memory, never waiting on I/O or on a remote server
-// (storage/memory, and storage/lru over one). gecaso reads such a storage on
-// the caller's goroutine. It reads any other storage, for a caller whose
-// context can be cancelled, on a goroutine the caller can leave at once
-// when its context ends, whatever the storage is doing.
+// Nonblocking is implemented by storages whose reads never keep a caller
+// whose context has ended: they answer from the process's own memory
+// without waiting on I/O (storage/memory, storage/lru over one), or they
+// read what may block on a goroutine that the caller leaves when its context
+// ends (storage/tiered over such an L1). gecaso reads such a storage on the
+// caller's goroutine. It reads any other storage, for a caller whose context
+// can be cancelled, on a goroutine the caller can leave at once when its
+// context ends, whatever the storage is doing.
 type Nonblocking interface {
-	// Nonblocking reports whether Get and View never block. A wrapper
+	// Nonblocking reports whether Get and View keep to that. A wrapper
 	// answers for the storages it reads.
 	Nonblocking() bool
 }

@@ -86,10 +86,8 @@ func runPurge(ctx context.Context, o *options, args []string) error {
 // storage can, else removes the keys it listed.
 func purgePrefix(ctx context.Context, t *target, prefix string) (int64, error) {
 	var n int64
-	err := t.scan.Scan(ctx, prefix, func(ki storage.KeyInfo) error {
-		if !t.bookkeeping(ki.Key) {
-			n++
-		}
+	err := t.scan.Scan(ctx, prefix, func(storage.KeyInfo) error {
+		n++
 		return nil
 	})
 	if err != nil || n == 0 {

@@ -90,7 +90,7 @@ func TestRedisCommands(t *testing.T) {
 	if diff := cmp.Diff(want, serverKeys(), sortStrings); diff != "" {
 		t.Errorf("keys left (-want +got):\n%s", diff)
 	}
-	if !slices.Contains(want, "c:lock:"+f.live[0]) || !slices.Contains(want, "outside:1") {
+	if !slices.Contains(want, "c:"+redis.ReservedPrefix+"lock:"+f.live[0]) || !slices.Contains(want, "outside:1") {
 		t.Errorf("the lock or the key outside the prefix is gone: %q", want)
 	}
 }

@@ -46,12 +46,6 @@ const (
 	importing               // writes; an empty Badger directory is fine
 )
 
-// legacyLockPrefix is where storage/redis has kept its per-key locks, in the
-// same keyspace as entries. Locks are not entries: the command skips such
-// keys on Redis, so that verify does not report a held lock as corrupt and
-// export does not carry it.
-const legacyLockPrefix = "lock:"
-
 // Timeouts for Redis: a command that cannot reach the server says so
 // quickly, while a large value or a long pipeline still has time.
 const (
@@ -286,12 +280,6 @@ func (t *target) Close() error {
 	return nil
 }
 
-// bookkeeping reports whether key is a storage's own key rather than an
-// entry.
-func (t *target) bookkeeping(key string) bool {
-	return t.kind == "redis" && strings.HasPrefix(key, legacyLockPrefix)
-}
-
 // entry is one stored entry read by walk.
 type entry struct {
 	Info  storage.KeyInfo
@@ -331,9 +319,6 @@ func (t *target) walk(ctx context.Context, prefix string, fn func(*entry) error)
 		return nil
 	}
 	err := t.scan.Scan(ctx, prefix, func(ki storage.KeyInfo) error {
-		if t.bookkeeping(ki.Key) {
-			return nil
-		}
 		batch = append(batch, ki)
 		bytes += ki.Size
 		if len(batch) >= walkBatch || bytes >= walkBatchBytes {

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gecaso/gecaso/codec"
 	"github.com/gecaso/gecaso/internal/faulty"
 	"github.com/gecaso/gecaso/storage"
 	"github.com/gecaso/gecaso/storage/memory"
@@ -394,9 +396,12 @@ func TestNonblocking(t *testing.T) {
 		want   bool
 	}{
 		{name: "both nonblocking", l1: blocking{faulty.New(nil), true}, l2: blocking{faulty.New(nil), true}, want: true},
-		{name: "L2 blocks", l1: blocking{faulty.New(nil), true}, l2: blocking{faulty.New(nil), false}, want: false},
+		// Reads of an L2 that may block run on a goroutine the caller
+		// leaves when its context ends.
+		{name: "L2 blocks", l1: blocking{faulty.New(nil), true}, l2: blocking{faulty.New(nil), false}, want: true},
+		{name: "L2 cannot tell", l1: blocking{faulty.New(nil), true}, l2: faulty.New(nil), want: true},
 		{name: "L1 blocks", l1: blocking{faulty.New(nil), false}, l2: blocking{faulty.New(nil), true}, want: false},
-		{name: "L2 cannot tell", l1: blocking{faulty.New(nil), true}, l2: faulty.New(nil), want: false},
+		{name: "L1 cannot tell", l1: faulty.New(nil), l2: blocking{faulty.New(nil), true}, want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,4 +410,34 @@ func TestNonblocking(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A caller whose context ends leaves an L2 read that does not honour
+// cancellation; the read finishes in the background and still fills L1.
+func TestGet_leavesStalledL2AtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l1 := blocking{faulty.New(nil), true}
+		l2 := faulty.New(nil)
+		v, err := codec.Pack("v", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2.Put("k", v)
+		s := tiered.New(l1, l2)
+		defer s.Close()
+		stalled, release := l2.Stall(faulty.Get)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Get(ctx, "k")
+			done <- err
+		}()
+		<-stalled
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get = %v, want context.Canceled while L2 stalls", err)
+		}
+		release()
+		synctest.Wait()
+	})
 }

@@ -55,7 +55,7 @@ import (
 // that can answer it, or returns [storage.ErrNotSupported] when that tier
 // lacks it: [storage.Scanner], [storage.Locker] and [storage.Invalidator]
 // from L2, [storage.PrefixDeleter] from both, [storage.Viewer] from L1
-// (falling back to Get on an L1 miss), [storage.Nonblocking] from both.
+// (falling back to Get on an L1 miss), [storage.Nonblocking] from L1.
 // After [Storage.Close] every method returns [storage.ErrClosed].
 type Storage struct {
 	l1, l2  storage.Storage
@@ -64,6 +64,9 @@ type Storage struct {
 	onError func(error)
 	viewer  storage.Viewer // l1 as a Viewer, or nil
 	fence   *fence.Table   // orders L1 fills against removals
+	// l2Nonblocking: L2 never blocks, so it is read on the caller's
+	// goroutine whatever its context.
+	l2Nonblocking bool
 
 	mu          sync.Mutex // guards subs and nextSub
 	subs        map[int]func()
@@ -113,6 +116,7 @@ func New(l1, l2 storage.Storage, opts ...Option) *Storage {
 	}
 	s := &Storage{l1: l1, l2: l2, l1TTL: c.l1TTL, close: c.close, onError: c.onError, fence: fence.New()}
 	s.viewer, _ = l1.(storage.Viewer)
+	s.l2Nonblocking = nonblocking(l2)
 	if inv, ok := l2.(storage.Invalidator); ok {
 		cancel, err := inv.Subscribe(s.dropL1)
 		switch {
@@ -126,9 +130,17 @@ func New(l1, l2 storage.Storage, opts ...Option) *Storage {
 	return s
 }
 
-// Nonblocking reports whether both tiers answer from memory: then a Get
-// never waits on I/O, even when it misses L1.
-func (s *Storage) Nonblocking() bool { return nonblocking(s.l1) && nonblocking(s.l2) }
+// Nonblocking reports whether L1 is [storage.Nonblocking]. Reads then never
+// keep a caller whose context has ended: an L1 hit answers from memory, and
+// a read of an L2 that may block runs on a goroutine of its own that the
+// caller leaves when its context ends (see [Storage.Get]).
+func (s *Storage) Nonblocking() bool { return nonblocking(s.l1) }
+
+// L1 returns the storage in front, given to [New].
+func (s *Storage) L1() storage.Storage { return s.l1 }
+
+// L2 returns the storage behind, given to [New].
+func (s *Storage) L2() storage.Storage { return s.l2 }
 
 func nonblocking(st storage.Storage) bool {
 	nb, ok := st.(storage.Nonblocking)
@@ -144,6 +156,11 @@ func nonblocking(st storage.Storage) bool {
 //
 // An L1 failure other than a miss is passed over: L2 answers. A failure of
 // L2 is returned; the slice returned belongs to the caller.
+//
+// When L2 may block (it is not [storage.Nonblocking]) and ctx can end, L2 is
+// read on a goroutine of its own: a caller whose ctx ends gets ctx.Err() at
+// once, whatever L2 is doing, and the read (with its copy into L1) finishes
+// in the background.
 func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed
@@ -161,7 +178,7 @@ func (s *Storage) getL2(ctx context.Context, key string, err1 error) ([]byte, er
 	// Taken before reading L2: a removal that starts after this makes the
 	// fill below give up, or waits for it and removes what it wrote.
 	tok := s.fence.Token(key)
-	v, err := s.l2.Get(ctx, key)
+	v, err := s.readL2(ctx, key)
 	if err != nil {
 		if err == storage.ErrNotFound || errors.Is(err, storage.ErrNotFound) {
 			return nil, storage.ErrNotFound
@@ -174,6 +191,30 @@ func (s *Storage) getL2(ctx context.Context, key string, err1 error) ([]byte, er
 		}
 	}
 	return v, nil
+}
+
+// readL2 gets key from L2: on the calling goroutine when L2 cannot block or
+// ctx cannot end, otherwise on a goroutine of its own that the caller leaves
+// when ctx ends.
+func (s *Storage) readL2(ctx context.Context, key string) ([]byte, error) {
+	if s.l2Nonblocking || ctx.Done() == nil {
+		return s.l2.Get(ctx, key)
+	}
+	type reply struct {
+		v   []byte
+		err error
+	}
+	ch := make(chan reply, 1)
+	go func() {
+		v, err := s.l2.Get(ctx, key)
+		ch <- reply{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // fill copies v, read from L2 under tok, into L1, unless a removal of key
@@ -201,10 +242,11 @@ func (s *Storage) fillTTL(v []byte, now time.Time) (ttl time.Duration, ok bool) 
 	if codec.DecodeEnvelope(v, &env) != nil {
 		return 0, false
 	}
-	if env.ExpiresAt.IsZero() {
+	until := env.ServableUntil() // the end of a stale window, which gecaso may still serve
+	if until.IsZero() {
 		return s.l1TTL, true
 	}
-	left := env.ExpiresAt.Sub(now)
+	left := until.Sub(now)
 	if left <= 0 {
 		return 0, false
 	}
