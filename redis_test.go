@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,4 +233,49 @@ func TestRedis_staleWhileRevalidateOncePerFleet(t *testing.T) {
 			t.Errorf("key %d ran %d times (%v), want 2: one fill and one refresh for the whole fleet", k, n, err)
 		}
 	}
+}
+
+// A Forget or Purge in one process reaches the near cache of another process
+// sharing the Redis server (two clients, each with its own pub/sub
+// connection and near cache, stand for two processes).
+func TestRedis_invalidationReachesOtherProcesses(t *testing.T) {
+	srv := redistest.Start(t)
+	var src source
+	src.n.Store(1)
+	newFunc := func() *gecaso.Func[int, int64] {
+		s := redis.New(srv.Client())
+		t.Cleanup(func() { s.Close() })
+		return gecaso.Cached(s, src.call, gecaso.WithName("shared"), gecaso.WithNearCache(100, time.Hour))
+	}
+	a, b := newFunc(), newFunc()
+	ctx := context.Background()
+	a.Call(ctx, 1)
+	b.Call(ctx, 1)
+	if _, info, _ := b.CallInfo(ctx, 1); info.Source != gecaso.SourceNear {
+		t.Fatalf("b's second call came from %v, want its near cache", info.Source)
+	}
+	eventually := func(what string, want int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			v, err := b.Call(ctx, 1)
+			if err == nil && v == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: b still returns %d, want %d", what, v, want)
+			}
+			runtime.Gosched()
+		}
+	}
+	src.n.Store(2)
+	if err := a.Forget(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually("after a's Forget", 2)
+	src.n.Store(3)
+	if err := a.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually("after a's Purge", 3)
 }
