@@ -173,7 +173,7 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 	if r.stale {
 		f.stats.staleHits.Add(1)
 	}
-	return f.deliver(r), info, nil
+	return f.deliver(st, r), info, nil
 }
 
 // nearFill puts the value decoded from data, read from the storage under
@@ -195,18 +195,19 @@ func (f *Func[A, V]) nearFill(h uint64, tok fence.Token, k, key string, data []b
 
 // deliver returns the caller's own copy of a flight's result: decoded from
 // its bytes, so that every caller gets what a hit would.
-func (f *Func[A, V]) deliver(r result[V]) V {
+// It decodes into st, so that the value does not escape to the heap on its
+// own.
+func (f *Func[A, V]) deliver(st *state[V], r result[V]) V {
 	if r.data == nil {
 		return r.v // fn's value could not be encoded
 	}
-	var v V
-	if err := f.vdec.Decode(r.data, &v); err != nil {
+	if err := f.vdec.Decode(r.data, &st.found.v); err != nil {
 		// Bytes that our own encoder wrote do not decode: a marshaler
 		// that does not round-trip. The caller still gets fn's value.
 		f.report(opDecode, "", err)
 		return r.v
 	}
-	return v
+	return st.found.take()
 }
 
 // class is what a storage read found.

@@ -9,11 +9,21 @@ import (
 // runKey is the context key of the runInfo of a run of fn.
 type runKey struct{}
 
-// runInfo is what fn says about its own result, through SetTTL and NoStore.
-// fn may call them from several goroutines.
+// runInfo is the context of a run of fn: the run's context, and what fn
+// says about its own result through SetTTL and NoStore, which it may call
+// from several goroutines. One allocation serves as both.
 type runInfo struct {
+	context.Context
 	ttl     atomic.Int64 // nanoseconds; 0: the Func's TTL
 	noStore atomic.Bool
+}
+
+// Value returns ri itself for runKey, and the parent's values otherwise.
+func (ri *runInfo) Value(key any) any {
+	if key == (runKey{}) {
+		return ri
+	}
+	return ri.Context.Value(key)
 }
 
 // SetTTL, called inside fn (with the ctx gecaso passed it), sets how long the

@@ -89,8 +89,8 @@ func (f *Func[A, V]) recheck(ctx context.Context, key string) (r result[V], ok b
 // compute runs fn and stores its result under key, unless an invalidation
 // of key happened since tok was taken (before fn ran).
 func (f *Func[A, V]) compute(ctx context.Context, arg A, key string, h uint64, tok fence.Token, nearKey string) (result[V], error) {
-	ri := new(runInfo)
-	fctx := context.WithValue(ctx, runKey{}, ri)
+	ri := &runInfo{Context: ctx}
+	var fctx context.Context = ri
 	var endSpan func(error)
 	if f.hooks.StartSpan != nil {
 		fctx, endSpan = f.hooks.StartSpan(fctx, "gecaso.run", time.Now())
