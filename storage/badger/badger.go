@@ -57,6 +57,7 @@ type Storage struct {
 	memTableSize     int64 // a memtable is flushed to a table at this size
 
 	pause   pause              // lets DropPrefix and value-log GC run without writes
+	reads   readTxns           // read transactions Get and View reuse
 	reclaim chan struct{}      // capacity 1: held while a Reclaim runs
 	gc      gcState            // the GC loop's triggers
 	budget  budget             // the marks of the byte budget, with WithMaxBytes
@@ -129,6 +130,7 @@ func Open(dir string, opts ...Option) (*Storage, error) {
 	}
 	s.gate.init()
 	s.pause.init()
+	s.reads.init()
 	s.gc.init(s)
 	if cfg.maxBytes > 0 {
 		s.budget, err = newBudget(cfg.maxBytes, bo.MemTableSize, bo.ValueLogFileSize, cfg.maxValueSize, s.gc.checkEvery)
@@ -198,14 +200,12 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, storage.ErrNotFound // could never have been stored
 	}
 	var v []byte
-	err := s.db.View(func(txn *bdb.Txn) error {
-		item, err := txn.Get(dbKey(key))
-		if err != nil {
-			return err
-		}
+	c := s.take()
+	item, err := c.txn.Get(dbKey(key))
+	if err == nil {
 		v, err = item.ValueCopy(nil)
-		return err
-	})
+	}
+	s.give(c)
 	switch {
 	case err == nil:
 		if v == nil {
@@ -236,12 +236,10 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 	}
 	var fnErr error
 	called := false
-	err := s.db.View(func(txn *bdb.Txn) error {
-		item, err := txn.Get(dbKey(key))
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
+	c := s.take()
+	item, err := c.txn.Get(dbKey(key))
+	if err == nil {
+		err = item.Value(func(v []byte) error {
 			called = true
 			if v == nil {
 				v = []byte{}
@@ -249,7 +247,8 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 			fnErr = fn(v)
 			return fnErr
 		})
-	})
+	}
+	s.give(c)
 	switch {
 	case called:
 		return fnErr
@@ -331,6 +330,7 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 			err = s.commitOne(k, value, exp)
 		}
 		s.leaveWrite()
+		s.wrote() // whatever the outcome: a read must not reuse a transaction begun before
 		if errors.Is(err, bdb.ErrBlockedWrites) {
 			if err = s.awaitPause(ctx, &bw); err == nil {
 				continue
@@ -409,6 +409,7 @@ func (s *Storage) removeKeys(ctx context.Context, keys [][]byte) error {
 				continue
 			}
 		}
+		s.wrote()
 		if err != nil {
 			return err
 		}
@@ -527,6 +528,7 @@ func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 		return nil
 	}
 	err := s.pause.run(ctx, func() error { return s.db.DropPrefix(p) })
+	s.wrote()
 	if err != nil {
 		return s.wrapWrite(ctx, "delete prefix", prefix, err)
 	}
@@ -556,6 +558,7 @@ func (s *Storage) Close() error {
 		s.stopGC()     // let a GC pass in progress stop at its next check
 		s.gate.shut()  // refuse new calls; wait for those in flight
 		s.loops.Wait() // the GC loop must be gone before the DB closes
+		s.discardReads()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = newError("close "+s.dir, nil, err)
 		}

@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -905,4 +907,79 @@ func TestLockChild(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReadsSeeWrites: Get and View reuse read transactions, yet a read that
+// starts after a Set, Remove or DeletePrefix returned sees it, while
+// readers and a writer run at once.
+func TestReadsSeeWrites(t *testing.T) {
+	modes(t, func(t *testing.T, s *Storage) {
+		ctx := context.Background()
+		const n = 1000
+		var latest atomic.Int64   // the last value whose Set returned; -1 once removed
+		var removals atomic.Int64 // odd while a removal runs
+		latest.Store(-1)
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for r := range 2 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					before := removals.Load()
+					want := latest.Load()
+					var got int64 = -1
+					var err error
+					if r%2 == 0 {
+						var v []byte
+						if v, err = s.Get(ctx, "c"); err == nil {
+							got, _ = strconv.ParseInt(string(v), 10, 64)
+						}
+					} else {
+						err = s.View(ctx, "c", func(v []byte) error {
+							got, _ = strconv.ParseInt(string(v), 10, 64)
+							return nil
+						})
+					}
+					if err != nil && err != storage.ErrNotFound {
+						t.Error(err)
+						return
+					}
+					if removals.Load() != before || before%2 == 1 {
+						continue // a removal raced the read
+					}
+					if want >= 0 && got < want {
+						t.Errorf("read %d after the Set of %d returned", got, want)
+						return
+					}
+				}
+			})
+		}
+		for i := range int64(n) {
+			mustSet(t, s, "c", []byte(strconv.FormatInt(i, 10)), 0)
+			latest.Store(i)
+			if i%500 == 499 {
+				removals.Add(1)
+				var err error
+				if i%1000 == 999 {
+					err = s.Remove(ctx, "c")
+				} else {
+					err = s.DeletePrefix(ctx, "c")
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				latest.Store(-1)
+				removals.Add(1)
+				if _, err := s.Get(ctx, "c"); err != storage.ErrNotFound {
+					t.Fatalf("Get after removing the key = %v, want ErrNotFound", err)
+				}
+			}
+		}
+		close(done)
+		wg.Wait()
+	})
 }

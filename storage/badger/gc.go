@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +106,9 @@ func (s *Storage) reclaimEntered(ctx context.Context) error {
 		if err := s.update(ctx, func(txn *bdb.Txn) error { return txn.Set(markerFlush, nil) }); err != nil {
 			return wrapReclaim("write markers", err)
 		}
-		if err := s.pause.run(ctx, func() error { return s.db.DropPrefix(markerFlush) }); err != nil {
+		err := s.pause.run(ctx, func() error { return s.db.DropPrefix(markerFlush) })
+		s.wrote()
+		if err != nil {
 			return wrapReclaim("flush", err)
 		}
 	}
@@ -132,6 +137,24 @@ func (s *Storage) settle() error {
 		return err
 	}
 	return s.db.DropPrefix(markerFlush)
+}
+
+// lastMemLog returns the number of the newest memtable log file in the
+// directory (Badger numbers them in order), 0 when there is none.
+func (s *Storage) lastMemLog() int {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0
+	}
+	last := 0
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".mem"); ok {
+			if id, err := strconv.Atoi(n); err == nil {
+				last = max(last, id)
+			}
+		}
+	}
+	return last
 }
 
 // belowLevel0 reports whether a level below 0 holds a table.
@@ -170,11 +193,14 @@ func (s *Storage) flush(ctx context.Context) error {
 	}
 	// Badger rotates a full memtable before the next write: a memtable's
 	// worth of filler, and one batch more, makes sure the markers' one is
-	// rotated, whatever it held. Each transaction stays under Badger's
-	// limit of 15% of a memtable.
+	// rotated, whatever it held. On disk the filler stops as soon as the
+	// rotation shows (a new memtable log file), so that little of it lands
+	// in the next memtable. Each transaction stays under Badger's limit of
+	// 15% of a memtable.
 	size := min(s.valueThreshold-1, 32<<10, int(s.memTableSize/10))
 	value := make([]byte, size)
-	perTxn := max(1, int(s.memTableSize/10)/(size+64))
+	perTxn := max(1, int(s.memTableSize/40)/(size+64))
+	log0 := s.lastMemLog()
 	for n, i := int64(0), 0; n < s.memTableSize+s.memTableSize/10; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -193,6 +219,9 @@ func (s *Storage) flush(ctx context.Context) error {
 		})
 		if err != nil {
 			return wrapReclaim("fill the memtable", err)
+		}
+		if s.dir != "" && s.lastMemLog() > log0 {
+			break
 		}
 	}
 	// Memtables are flushed in order: once a table holds a version at
@@ -224,6 +253,7 @@ func (s *Storage) update(ctx context.Context, fn func(txn *bdb.Txn) error) error
 		}
 		err := s.db.Update(fn)
 		s.leaveWrite()
+		s.wrote()
 		if !errors.Is(err, bdb.ErrBlockedWrites) {
 			return err
 		}
@@ -251,6 +281,7 @@ func (s *Storage) valueLogGC(ctx context.Context) error {
 		if perr := s.pause.run(ctx, func() error { err = s.db.RunValueLogGC(0.5); return nil }); perr != nil {
 			return perr
 		}
+		s.wrote() // values moved to another file
 		switch {
 		case err == nil:
 			s.stats.valueLogRewrites.Add(1)

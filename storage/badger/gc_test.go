@@ -347,10 +347,10 @@ func TestStats(t *testing.T) {
 		t.Errorf("Stats of a new Storage = %+v, want no passes, no reclaims, no budget", st)
 	}
 	mustSet(t, s, "big", make([]byte, 2<<20), time.Second)
-	fillExpiring(t, s, "small/", 20_000, 512, time.Second)
+	fillExpiring(t, s, "small/", 12_000, 512, time.Second)
 	st := s.Stats()
-	if st.ValueLogBytes < 2<<20 || st.LSMBytes < 10<<20 || st.DiskBytes < st.ValueLogBytes+st.LSMBytes {
-		t.Errorf("Stats after writing a 2 MiB value and 10 MB of small ones = %+v", st)
+	if st.ValueLogBytes < 2<<20 || st.LSMBytes < 6<<20 || st.DiskBytes < st.ValueLogBytes+st.LSMBytes {
+		t.Errorf("Stats after writing a 2 MiB value and 6 MB of small ones = %+v", st)
 	}
 	if du := diskUsage(t, dir); st.DiskBytes > du+1<<20 || st.DiskBytes < du-1<<20 {
 		t.Errorf("DiskBytes = %d, du = %d", st.DiskBytes, du)

@@ -28,8 +28,8 @@ import (
 //   - miss: a new argument every call, serial, from GOMAXPROCS goroutines
 //     and from 16 (where group commit shows);
 //   - hit: 100k resident entries (and 1M with GECASO_BENCH_LARGE=1), both
-//     directories filled, closed and reopened so that their trees have the
-//     same shape (nothing left in a memtable).
+//     directories filled, compacted into one level, closed and reopened, so
+//     that their trees have the same shape.
 //
 // The interleaved sub-benchmarks run blocks of calls through each in turn, so
 // that load from elsewhere on the machine weighs on both alike, and report
@@ -123,13 +123,13 @@ func memoPair(b *testing.B, n int) (raw, cached memoFunc) {
 	}
 	if n > 0 {
 		fillMemo(b, rawMemo{db}.call, n)
-		db.Flatten(2)
+		compactAll(b, db)
 		db.Close()
 		if db, err = bdb.Open(o); err != nil {
 			b.Fatal(err)
 		}
 		fillMemo(b, newCached(s), n)
-		s.db.Flatten(2)
+		compactAll(b, s.db)
 		s.Close()
 		if s, err = Open(dir, WithGCInterval(-1)); err != nil {
 			b.Fatal(err)
@@ -140,6 +140,23 @@ func memoPair(b *testing.B, n int) (raw, cached memoFunc) {
 		s.Close()
 	})
 	return rawMemo{db}.call, newCached(s)
+}
+
+// compactAll flushes db's memtable and compacts every table into one level,
+// so that two databases filled alike have trees of the same shape. (Flatten
+// alone leaves a tree that is all level 0 as it is; DropPrefix flushes and
+// compacts level 0 down.)
+func compactAll(b *testing.B, db *bdb.DB) {
+	k := []byte("\x01compact")
+	if err := db.Update(func(txn *bdb.Txn) error { return txn.Set(k, nil) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.DropPrefix(k); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Flatten(2); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // fillMemo calls fn for every argument below n from 16 goroutines.
