@@ -15,14 +15,12 @@ var ErrReadOnly = errors.New("gecaso/badger: storage is read-only")
 // 64999 bytes. Nothing is written. Match it with errors.Is.
 var ErrTooLarge = errors.New("gecaso/badger: too large")
 
-// ErrBusy is returned, wrapped, by [Storage.Set], [Storage.Remove] and
-// [Storage.DeletePrefix] when Badger kept refusing the write because a
-// DeletePrefix or a Reclaim was blocking writes for longer than a write
-// waits (see [Storage.Set]), and by a DeletePrefix or Reclaim that could not
-// start for the same reason. It is transient: the entry is simply not stored
-// (for a cache, a miss later), and the same call may succeed a moment later.
-// Match it with errors.Is.
-var ErrBusy = errors.New("gecaso/badger: writes blocked by a prefix delete or reclaim")
+// ErrBusy is returned, wrapped, by [Storage.Set] and [Storage.Remove] when
+// writes stayed paused (by a DeletePrefix, or value-log GC rewriting a file)
+// for longer than a write waits (see [Storage.Set]). It is transient: the
+// entry is simply not stored (for a cache, a miss later), and the same call
+// may succeed a moment later. Match it with errors.Is.
+var ErrBusy = errors.New("gecaso/badger: writes paused by a prefix delete or value-log GC")
 
 // ErrLocked is returned, wrapped, by [Open] when the directory is held by
 // another Storage, in this process or another (Badger takes a file lock on

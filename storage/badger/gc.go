@@ -57,9 +57,11 @@ import (
 // Reclaim returns to the file system the space held by expired and removed
 // entries. It rewrites every live entry once, and writes a memtable's worth
 // (8 MiB) of filler that the rewrite drops, so it costs about as much as
-// writing the live data again. It does not block writes. The GC loop calls
-// Reclaim on its own (see [WithGCInterval]); call it yourself after a mass
-// expiry or DeletePrefix when the disk space matters now.
+// writing the live data again. Its flush and compaction do not block
+// writes; its value-log GC pauses them while it rewrites a file (tens of
+// milliseconds; see [Storage.Set]). The GC loop calls Reclaim on its own
+// (see [WithGCInterval]); call it yourself after a mass expiry or
+// DeletePrefix when the disk space matters now.
 //
 // Reclaims do not overlap: a second call waits for the first, or returns
 // ctx.Err() when ctx ends first; ctx is also checked between steps, but a

@@ -44,8 +44,8 @@ type Stats struct {
 	// Refused counts the Sets refused with ErrFull.
 	Refused int64
 
-	// BusyWaits counts the writes that waited for a DeletePrefix or a
-	// Reclaim that blocked Badger's writes.
+	// BusyWaits counts the writes that waited for writes to resume after
+	// a DeletePrefix, or value-log GC rewriting a file, paused them.
 	BusyWaits int64
 }
 
