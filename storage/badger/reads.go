@@ -28,41 +28,52 @@ import (
 // so every write also discards the stale transactions it finds in the
 // slots.
 
-// readTxn is a read transaction and the generation it began in.
+// readTxn is a read transaction, the generation it began in and the slot
+// it goes back to.
 type readTxn struct {
-	txn *bdb.Txn
-	gen uint64
+	txn  *bdb.Txn
+	gen  uint64
+	slot int
 }
 
 // readTxns is the Storage's store of read transactions.
 type readTxns struct {
 	gen   atomic.Uint64
-	slots []atomic.Pointer[readTxn]
+	slots []readSlot
+}
+
+// readSlot holds one read transaction, on a cache line of its own so that
+// readers on different cores do not contend for it.
+type readSlot struct {
+	txn atomic.Pointer[readTxn]
+	_   [56]byte
 }
 
 func (r *readTxns) init() {
-	r.slots = make([]atomic.Pointer[readTxn], min(2*runtime.GOMAXPROCS(0), 32))
+	r.slots = make([]readSlot, min(2*runtime.GOMAXPROCS(0), 32))
 }
 
 // take returns a read transaction that sees every write committed before
 // the call; the caller gives it back with give.
 func (s *Storage) take() *readTxn {
 	r := &s.reads
-	if c := r.slots[rand.IntN(len(r.slots))].Swap(nil); c != nil {
+	i := rand.IntN(len(r.slots))
+	if c := r.slots[i].txn.Swap(nil); c != nil {
 		if c.gen == r.gen.Load() {
 			return c
 		}
 		c.txn.Discard()
 	}
 	g := r.gen.Load()
-	return &readTxn{txn: s.db.NewTransaction(false), gen: g}
+	return &readTxn{txn: s.db.NewTransaction(false), gen: g, slot: i}
 }
 
-// give puts c back for another read, or discards it when a write has
-// committed since it began, or when the slot is taken.
+// give puts c back in its slot for another read, or discards it when a
+// write has committed since it began, or when another reader has filled
+// the slot meanwhile.
 func (s *Storage) give(c *readTxn) {
 	r := &s.reads
-	if c.gen == r.gen.Load() && r.slots[rand.IntN(len(r.slots))].CompareAndSwap(nil, c) {
+	if c.gen == r.gen.Load() && r.slots[c.slot].txn.CompareAndSwap(nil, c) {
 		return
 	}
 	c.txn.Discard()
@@ -74,7 +85,7 @@ func (s *Storage) wrote() {
 	r := &s.reads
 	g := r.gen.Add(1)
 	for i := range r.slots {
-		if c := r.slots[i].Load(); c != nil && c.gen != g && r.slots[i].CompareAndSwap(c, nil) {
+		if c := r.slots[i].txn.Load(); c != nil && c.gen != g && r.slots[i].txn.CompareAndSwap(c, nil) {
 			c.txn.Discard()
 		}
 	}
@@ -84,7 +95,7 @@ func (s *Storage) wrote() {
 // it once no reader is left.
 func (s *Storage) discardReads() {
 	for i := range s.reads.slots {
-		if c := s.reads.slots[i].Swap(nil); c != nil {
+		if c := s.reads.slots[i].txn.Swap(nil); c != nil {
 			c.txn.Discard()
 		}
 	}
