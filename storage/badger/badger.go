@@ -318,18 +318,10 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 		if err := s.enterWrite(ctx, &bw); err != nil {
 			return s.wrapWrite(ctx, "set", key, err)
 		}
-		var err error
-		if s.cfg.batching {
-			var left bool
-			err, left = s.write(ctx, k, value, exp)
-			if left {
-				s.leaveWrite()
-				return err // ctx.Err(), unwrapped: nothing was written
-			}
-		} else {
-			err = s.commitOne(k, value, exp)
+		err, left := s.commitEntered(ctx, k, value, exp)
+		if left {
+			return err // ctx.Err(), unwrapped: nothing was written
 		}
-		s.leaveWrite()
 		s.wrote() // whatever the outcome: a read must not reuse a transaction begun before
 		if errors.Is(err, bdb.ErrBlockedWrites) {
 			if err = s.awaitPause(ctx, &bw); err == nil {
@@ -342,6 +334,17 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 		s.noteWrite(k, value)
 		return nil
 	}
+}
+
+// commitEntered commits an entry for a caller that entered the write gate
+// (enterWrite), and leaves it, even should Badger panic. left reports that
+// ctx ended while the entry was queued: nothing was written.
+func (s *Storage) commitEntered(ctx context.Context, key, value []byte, exp uint64) (err error, left bool) {
+	defer s.leaveWrite()
+	if s.cfg.batching {
+		return s.write(ctx, key, value, exp)
+	}
+	return s.commitOne(key, value, exp), false
 }
 
 // expiresAt returns Badger's expiry, in Unix seconds, for an entry written at
@@ -403,7 +406,6 @@ func (s *Storage) removeKeys(ctx context.Context, keys [][]byte) error {
 			return err
 		}
 		n, err := s.deleteSome(keys)
-		s.leaveWrite()
 		if errors.Is(err, bdb.ErrBlockedWrites) {
 			if err = s.awaitPause(ctx, &bw); err == nil {
 				continue
@@ -419,8 +421,10 @@ func (s *Storage) removeKeys(ctx context.Context, keys [][]byte) error {
 }
 
 // deleteSome deletes as many of keys, from the first, as one transaction
-// holds, and returns how many.
+// holds, and returns how many. The caller has entered the write gate;
+// deleteSome leaves it.
 func (s *Storage) deleteSome(keys [][]byte) (int, error) {
+	defer s.leaveWrite()
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	n := 0

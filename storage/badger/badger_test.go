@@ -983,3 +983,44 @@ func TestReadsSeeWrites(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// TestErrorsNameThePackageOnce: errors that wrap this package's sentinels
+// say "gecaso/badger:" once, name the key, and match the sentinel.
+func TestErrorsNameThePackageOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openDirT(t, dir, WithMaxValueSize(1<<20))
+	mustSet(t, s, "k", []byte("v"), 0)
+	s.Close()
+	ro := openDirT(t, dir, WithReadOnly())
+	rw := openDirT(t, t.TempDir(), WithMaxValueSize(1<<20))
+	tests := []struct {
+		name string
+		give error
+		want error
+	}{
+		{"value too large", rw.Set(ctx, "k", make([]byte, 1<<20+1), storage.Params{}), ErrTooLarge},
+		{"key too large", rw.Set(ctx, "k"+strings.Repeat("x", maxKeyLen), nil, storage.Params{}), ErrTooLarge},
+		{"read-only", ro.Set(ctx, "k", nil, storage.Params{}), ErrReadOnly},
+		{"read-only remove", ro.Remove(ctx, "k"), ErrReadOnly},
+		{"full", newError(`set "k": 1 bytes`, ErrFull, nil), ErrFull},
+		{"busy", rw.wrapWrite(ctx, "set", "k", bdb.ErrBlockedWrites), ErrBusy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !errors.Is(tt.give, tt.want) {
+				t.Fatalf("error %v does not match %v", tt.give, tt.want)
+			}
+			msg := tt.give.Error()
+			if !strings.HasPrefix(msg, "gecaso/badger: ") || strings.Count(msg, "gecaso/badger:") != 1 {
+				t.Errorf("error %q: want one gecaso/badger: prefix", msg)
+			}
+			if !strings.Contains(msg, `"k`) {
+				t.Errorf("error %q does not name the key", msg)
+			}
+		})
+	}
+	if err := rw.wrapWrite(ctx, "set", "k", bdb.ErrBlockedWrites); !errors.Is(err, bdb.ErrBlockedWrites) {
+		t.Errorf("ErrBusy error %v does not match Badger's cause", err)
+	}
+}

@@ -33,9 +33,9 @@
 // it, and the space of a value of 1 MiB or more, which lives in the value
 // log, only when value-log GC rewrites its file, which it does only for
 // garbage a compaction has counted. Left to itself, a cache whose entries
-// expire grows without bound: measured before this package collected,
-// values of 1.2 MB with a 2 s TTL written at 10 a second took 703 MB after
-// a minute, and kept them.
+// expire grows without bound: measured before the GC loop watched the
+// directory's growth, values of 1.2 MB with a 2 s TTL written at 10 a
+// second took 703 MB after a minute, and kept them.
 //
 // So the Storage collects. Its GC loop measures the directory every few
 // megabytes written and makes a pass whenever the directory has grown by
@@ -45,14 +45,15 @@
 // scan and, when the dead take at least half as much as the live, runs
 // [Storage.Reclaim], which forces Badger's memtable flush and a compaction
 // of every level without blocking writes, then rewrites every value-log
-// file at least half garbage (Badger never rewrites the newest one). Under
-// churn this keeps the directory within
+// file at least half garbage (Badger never rewrites the newest one),
+// pausing writes for tens of milliseconds per file. Under churn this keeps
+// the directory within
 //
 //	3 x live bytes + C,  C = 4 x value-log file + 6 x memtable + 16 MiB
 //
 // where live bytes are the keys and values of the entries not yet expired
 // (by Badger's rounded expiry). Between passes the directory grows by half
-// its size after the last pass, and by a value-log file at most; what a
+// its size after the last pass (by a value-log file, if that is more); what a
 // pass leaves is the live entries, the value-log files less than half
 // garbage (at most twice the live values they hold), the newest value-log
 // file and the batch written past its end (two files), the memtables' logs
@@ -61,9 +62,9 @@
 // the maximum value size plus 64 KiB ([WithMaxValueSize]), so C is about
 // 320 MiB by default and shrinks with the maximum value size. Measured
 // with the default options, values of 1.2 MB and 4 KiB with a 2 s TTL
-// written at 24 MB/s for a minute (1.4 GB): at most 179 MB on disk, with
-// up to 79 MB live. The package's churn test checks the bound, briefly
-// with small files and, given -badger.soak=5m, for minutes with the
+// written at about 22 MB/s for five minutes (6.6 GB): at most 200 MB on
+// disk, with up to 80 MB live. The package's churn test checks the bound,
+// briefly with small files and, given -badger.soak=5m, for minutes with the
 // defaults.
 //
 // Nothing bounds the live data unless asked: give entries a TTL, set a

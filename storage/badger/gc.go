@@ -253,8 +253,7 @@ func (s *Storage) update(ctx context.Context, fn func(txn *bdb.Txn) error) error
 		if err := s.enterWrite(ctx, &bw); err != nil {
 			return err
 		}
-		err := s.db.Update(fn)
-		s.leaveWrite()
+		err := s.updateEntered(fn)
 		s.wrote()
 		if !errors.Is(err, bdb.ErrBlockedWrites) {
 			return err
@@ -263,6 +262,13 @@ func (s *Storage) update(ctx context.Context, fn func(txn *bdb.Txn) error) error
 			return err
 		}
 	}
+}
+
+// updateEntered is db.Update for a caller that entered the write gate; it
+// leaves it, even should Badger panic.
+func (s *Storage) updateEntered(fn func(txn *bdb.Txn) error) error {
+	defer s.leaveWrite()
+	return s.db.Update(fn)
 }
 
 func wrapReclaim(step string, err error) error {

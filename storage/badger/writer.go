@@ -3,6 +3,7 @@ package badger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -27,6 +28,7 @@ type writeReq struct {
 	expiresAt uint64
 	state     atomic.Int32  // reqQueued, then reqTaken by a committer or reqLeft by the caller
 	done      chan writeMsg // capacity 1: one message, sent once the request is taken
+	answered  bool          // the committer has sent the result; owned by the committer
 }
 
 // writeMsg tells a taken request its commit's result, or hands it a batch
@@ -71,9 +73,8 @@ func (s *Storage) write(ctx context.Context, key, value []byte, exp uint64) (err
 	if !w.leading {
 		w.leading = true
 		w.mu.Unlock()
-		err = s.commitOne(key, value, exp)
-		s.handOff()
-		return err, false
+		defer s.handOff() // even should Badger panic: the queue must go on
+		return s.commitOne(key, value, exp), false
 	}
 	r := reqPool.Get().(*writeReq)
 	r.key, r.value, r.expiresAt = key, value, exp
@@ -95,14 +96,20 @@ func (s *Storage) write(ctx context.Context, key, value []byte, exp uint64) (err
 		m = <-r.done
 	}
 	if m.lead != nil {
-		err = s.commitBatch(m.lead)
-		s.handOff()
+		err = s.lead(m.lead)
 	} else {
 		err = m.err
 	}
 	r.key, r.value = nil, nil
 	reqPool.Put(r)
 	return err, false
+}
+
+// lead commits batch, handed to its first request's caller, and hands on
+// what queued meanwhile.
+func (s *Storage) lead(batch []*writeReq) error {
+	defer s.handOff()
+	return s.commitBatch(batch)
 }
 
 // commitOne commits one entry in its own transaction.
@@ -152,15 +159,31 @@ func (s *Storage) handOff() {
 // caller's own, in as few transactions as Badger's size limit allows. It
 // tells every other request its result and returns the first one's.
 func (s *Storage) commitBatch(batch []*writeReq) (own error) {
-	var pending []*writeReq // in the open transaction
-	txn := s.db.NewTransaction(true)
+	for _, r := range batch {
+		r.answered = false
+	}
+	defer func() {
+		// Should Badger panic, the other Sets of the batch must not wait
+		// forever: they fail, and the panic goes on in this one.
+		if p := recover(); p != nil {
+			for _, r := range batch[1:] {
+				if !r.answered {
+					r.done <- writeMsg{err: fmt.Errorf("badger panicked: %v", p)}
+				}
+			}
+			panic(p)
+		}
+	}()
 	tell := func(r *writeReq, err error) {
+		r.answered = true
 		if r == batch[0] {
 			own = err
 			return
 		}
 		r.done <- writeMsg{err: err}
 	}
+	var pending []*writeReq // in the open transaction
+	txn := s.db.NewTransaction(true)
 	finish := func() {
 		err := txn.Commit()
 		for _, r := range pending {
