@@ -88,7 +88,11 @@ var (
 // even where Badger itself panics.
 //
 // Open starts, unless disabled, the GC loop (see [WithGCInterval]); Close
-// stops it.
+// stops it. In a directory none of whose tables has left Badger's level 0
+// yet (a new one), a writable Open first writes the two keys Reclaim
+// relies on and compacts level 0 once (milliseconds in a new directory).
+// With a byte budget the directory does not fit, Open evicts before it
+// returns (see [WithMaxBytes]).
 func Open(dir string, opts ...Option) (*Storage, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
