@@ -15,22 +15,6 @@ import (
 	"github.com/gecaso/gecaso/storage"
 )
 
-// ErrReadOnly is returned, wrapped, by the writing methods of a Storage
-// opened with [WithReadOnly]. Match it with errors.Is.
-var ErrReadOnly = errors.New("gecaso/badger: storage is read-only")
-
-// ErrTooLarge is returned, wrapped, by [Storage.Set] for a value over the
-// maximum value size (see [WithMaxValueSize]) or a key over Badger's limit of
-// 64999 bytes. Nothing is written. Match it with errors.Is.
-var ErrTooLarge = errors.New("gecaso/badger: too large")
-
-// ErrBusy is returned, wrapped, by [Storage.Set], [Storage.Remove] and
-// [Storage.DeletePrefix] when Badger refused the write because a
-// DeletePrefix or a Reclaim was blocking writes at that moment. It is
-// transient: the entry is simply not stored (for a cache, a miss later), and
-// the same call may succeed a moment later. Match it with errors.Is.
-var ErrBusy = errors.New("gecaso/badger: writes briefly blocked by a prefix delete or reclaim")
-
 // Key layout. Every caller's key is stored behind userPrefix, so that any
 // string (including the empty one, and one starting with Badger's reserved
 // "!badger!") is a valid key, and so that the internal markers below sort
@@ -41,6 +25,7 @@ const (
 
 var (
 	markerLow   = []byte("\x00gecaso/reclaim-low")
+	markerFill  = []byte("\x00gecaso/reclaim-fill/")
 	markerFlush = []byte("\x00gecaso/reclaim-flush")
 	markerHigh  = []byte("\xffgecaso/reclaim-high")
 )
@@ -52,7 +37,8 @@ var (
 //
 // Keys are stored with a one-byte prefix; values are stored as given. The
 // Storage implements [storage.Scanner], [storage.PrefixDeleter],
-// [storage.Viewer] and [io.Closer].
+// [storage.Viewer] and [io.Closer]. It does not implement
+// [storage.Nonblocking]: its reads may wait on the disk.
 //
 // WARNING: one directory belongs to one process at a time (Badger holds a
 // file lock on it). Processes that must share cached results should use a
@@ -62,12 +48,22 @@ type Storage struct {
 	dir  string
 	cfg  config
 	gate gate
+	w    writer // group commit
 
-	writes  chan *writeReq     // Sets waiting for the writer; unbuffered
-	stop    chan struct{}      // closed by Close to stop the writer
-	stopGC  context.CancelFunc // cancels the GC loop and any pass it is in
-	loops   sync.WaitGroup     // the writer and the GC loop
+	// From the Badger options Open used.
+	valueThreshold   int   // values this long and longer go to the value log
+	valueLogFileSize int64 // a value-log file is rotated past this size
+	maxBatchBytes    int   // bounds the keys and values of one group commit
+	memTableSize     int64 // a memtable is flushed to a table at this size
+
+	pause   pause              // lets DropPrefix and value-log GC run without writes
+	reads   readTxns           // read transactions Get and View reuse
 	reclaim chan struct{}      // capacity 1: held while a Reclaim runs
+	gc      gcState            // the GC loop's triggers
+	budget  budget             // the marks of the byte budget, with WithMaxBytes
+	stats   counters           // for Stats
+	stopGC  context.CancelFunc // cancels the GC loop and any pass it is in
+	loops   sync.WaitGroup     // the GC loop
 
 	closeOnce sync.Once
 	closeErr  error
@@ -85,13 +81,18 @@ var (
 // Storage over it, tuned as a cache (see [WithBadgerOptions] for the
 // profile). The caller must [Storage.Close] it to release the directory.
 //
-// Open fails at once, with an error naming dir, when dir is a regular file,
-// cannot be created or written, or is already open, in this process or
-// another. A directory Badger cannot read (corrupt, or from an incompatible
-// version) is an error too, even where Badger itself panics.
+// Open fails at once, with an error naming dir, when dir is a regular file
+// or cannot be created or written; with an error matching [ErrLocked] when
+// another Storage holds dir, in this process or another. A directory Badger
+// cannot read (corrupt, or from an incompatible version) is an error too,
+// even where Badger itself panics.
 //
-// Open starts a writer goroutine, which commits concurrent Sets together,
-// and, unless disabled, the GC loop (see [WithGCInterval]); Close stops both.
+// Open starts, unless disabled, the GC loop (see [WithGCInterval]); Close
+// stops it. In a directory none of whose tables has left Badger's level 0
+// yet (a new one), a writable Open first writes the two keys Reclaim
+// relies on and compacts level 0 once (milliseconds in a new directory).
+// With a byte budget the directory does not fit, Open evicts before it
+// returns (see [WithMaxBytes]).
 func Open(dir string, opts ...Option) (*Storage, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -100,40 +101,65 @@ func Open(dir string, opts ...Option) (*Storage, error) {
 	if cfg.inMemory {
 		dir = ""
 	} else if dir == "" {
-		return nil, errors.New("gecaso/badger: open: empty directory path")
+		return nil, newError("open: empty directory path", nil, nil)
 	}
 	bo, err := cfg.badgerOptions(dir)
 	if err != nil {
-		return nil, fmt.Errorf("gecaso/badger: open %s: %w", dir, err)
+		return nil, newError("open "+dir, nil, err)
 	}
 	if dir != "" {
 		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-			return nil, fmt.Errorf("gecaso/badger: open %s: not a directory", dir)
+			return nil, newError("open "+dir+": not a directory", nil, nil)
 		}
 	}
 	if err := checkTables(bo); err != nil {
-		return nil, fmt.Errorf("gecaso/badger: open %s: %w", dir, err)
+		return nil, newError("open "+dir, nil, err)
 	}
 	db, err := openDB(bo)
 	if err != nil {
-		return nil, fmt.Errorf("gecaso/badger: open %s: %w", dir, err)
+		if isLockError(err) {
+			return nil, newError("open "+dir, ErrLocked, err)
+		}
+		return nil, newError("open "+dir, nil, err)
 	}
 	s := &Storage{
-		db:      db,
-		dir:     dir,
-		cfg:     cfg,
-		writes:  make(chan *writeReq),
-		stop:    make(chan struct{}),
-		reclaim: make(chan struct{}, 1),
+		db:               db,
+		dir:              dir,
+		cfg:              cfg,
+		valueThreshold:   int(bo.ValueThreshold),
+		valueLogFileSize: bo.ValueLogFileSize,
+		maxBatchBytes:    int(min(maxBatchBytes, bo.ValueLogFileSize)),
+		memTableSize:     bo.MemTableSize,
+		reclaim:          make(chan struct{}, 1),
 	}
 	s.gate.init()
-	if !cfg.readOnly && cfg.batching {
-		s.loops.Add(1)
-		go s.writeLoop()
+	s.pause.init()
+	s.reads.init()
+	s.gc.init(s)
+	if cfg.maxBytes > 0 {
+		s.budget, err = newBudget(cfg.maxBytes, bo.MemTableSize, bo.ValueLogFileSize, cfg.maxValueSize, s.gc.checkEvery)
+		if err != nil {
+			db.Close()
+			return nil, newError("open "+dir, nil, err)
+		}
+	}
+	if !cfg.readOnly {
+		if err := s.settle(); err != nil {
+			db.Close()
+			return nil, newError("open "+dir, nil, err)
+		}
 	}
 	gcCtx, cancel := context.WithCancel(context.Background())
 	s.stopGC = cancel
 	if !cfg.readOnly && !cfg.inMemory && cfg.gcInterval > 0 {
+		s.gc.floor = s.measure()
+		if s.overBudget() {
+			// Opened with a budget the directory does not fit (a smaller
+			// one than before): bring it within before the first write.
+			// Should this fail, the loop tries again and writes are
+			// refused meanwhile.
+			_ = s.collect(gcCtx)
+		}
 		s.loops.Add(1)
 		go s.gcLoop(gcCtx, cfg.gcInterval)
 	}
@@ -178,14 +204,12 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, storage.ErrNotFound // could never have been stored
 	}
 	var v []byte
-	err := s.db.View(func(txn *bdb.Txn) error {
-		item, err := txn.Get(dbKey(key))
-		if err != nil {
-			return err
-		}
+	c := s.take()
+	item, err := c.txn.Get(dbKey(key))
+	if err == nil {
 		v, err = item.ValueCopy(nil)
-		return err
-	})
+	}
+	s.give(c)
 	switch {
 	case err == nil:
 		if v == nil {
@@ -195,7 +219,7 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 	case errors.Is(err, bdb.ErrKeyNotFound):
 		return nil, storage.ErrNotFound
 	}
-	return nil, fmt.Errorf("gecaso/badger: get %q: %w", shortKey(key), err)
+	return nil, newError(fmt.Sprintf("get %q", shortKey(key)), nil, err)
 }
 
 // View calls fn with the value stored under key, without copying it, or
@@ -216,12 +240,10 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 	}
 	var fnErr error
 	called := false
-	err := s.db.View(func(txn *bdb.Txn) error {
-		item, err := txn.Get(dbKey(key))
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
+	c := s.take()
+	item, err := c.txn.Get(dbKey(key))
+	if err == nil {
+		err = item.Value(func(v []byte) error {
 			called = true
 			if v == nil {
 				v = []byte{}
@@ -229,7 +251,8 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 			fnErr = fn(v)
 			return fnErr
 		})
-	})
+	}
+	s.give(c)
 	switch {
 	case called:
 		return fnErr
@@ -238,7 +261,7 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 	case errors.Is(err, bdb.ErrKeyNotFound):
 		return storage.ErrNotFound
 	}
-	return fmt.Errorf("gecaso/badger: view %q: %w", shortKey(key), err)
+	return newError(fmt.Sprintf("view %q", shortKey(key)), nil, err)
 }
 
 // Set stores value under key, replacing any previous value. It copies what
@@ -248,14 +271,23 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 // the next whole second, so the entry is never dropped earlier than p.TTL and
 // never kept more than a second longer. A negative TTL removes the key.
 //
-// Concurrent Sets are committed together, one Badger transaction (and, with
-// [WithSyncWrites], one fsync) for all the Sets waiting at that moment; each
-// Set returns when its own write is committed. When ctx is done before the
-// write is taken up, Set returns ctx.Err() and the value is not stored; once
-// taken up, Set waits for the commit (milliseconds at most).
+// A Set that finds no other write in progress commits at once, in the
+// caller's goroutine. Concurrent Sets are committed together: one Badger
+// transaction (and, with [WithSyncWrites], one fsync) for all the Sets that
+// queued while the previous commit ran; each Set returns when its own write
+// is committed. When ctx is done while the Set is queued, Set returns
+// ctx.Err() and the value is not stored; once taken up for a commit, Set
+// waits for it (milliseconds at most).
 //
-// Errors: [ErrTooLarge] for an oversized key or value, [ErrReadOnly],
-// [ErrBusy] while a DeletePrefix or Reclaim blocks writes, [storage.ErrClosed]
+// While a DeletePrefix runs, or value-log GC rewrites a file (part of a
+// Reclaim or of a pass of the GC loop), writes pause: Set waits for that to
+// end, up to ctx's end and at most two seconds in all, then writes. A
+// value-log file is rewritten in tens of milliseconds; a DeletePrefix takes
+// about a second per million keys dropped.
+//
+// Errors: [ErrTooLarge] for an oversized key or value, [ErrFull] when a
+// byte budget ([WithMaxBytes]) has no room yet, [ErrReadOnly], [ErrBusy]
+// when writes stayed paused longer than Set waits, [storage.ErrClosed]
 // after Close; anything else from Badger, wrapped.
 func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.Params) error {
 	if err := ctx.Err(); err != nil {
@@ -270,32 +302,53 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 	defer s.gate.leave()
 	switch {
 	case s.cfg.readOnly:
-		return fmt.Errorf("gecaso/badger: set %q: %w", shortKey(key), ErrReadOnly)
+		return newError(fmt.Sprintf("set %q", shortKey(key)), ErrReadOnly, nil)
 	case len(key) > maxKeyLen:
-		return fmt.Errorf("gecaso/badger: set %q: key of %d bytes over the limit of %d: %w",
-			shortKey(key), len(key), maxKeyLen, ErrTooLarge)
+		return newError(fmt.Sprintf("set %q: key of %d bytes over the limit of %d",
+			shortKey(key), len(key), maxKeyLen), ErrTooLarge, nil)
 	case int64(len(value)) > s.cfg.maxValueSize:
-		return fmt.Errorf("gecaso/badger: set %q: value of %d bytes over the limit of %d: %w",
-			shortKey(key), len(value), s.cfg.maxValueSize, ErrTooLarge)
+		return newError(fmt.Sprintf("set %q: value of %d bytes over the limit of %d",
+			shortKey(key), len(value), s.cfg.maxValueSize), ErrTooLarge, nil)
+	}
+	k := dbKey(key)
+	if !s.admit(k, value) {
+		s.stats.refused.Add(1)
+		return newError(fmt.Sprintf("set %q: %d bytes", shortKey(key), len(value)), ErrFull, nil)
 	}
 	exp := expiresAt(time.Now(), p.TTL)
-	var err error
-	if s.cfg.batching {
-		var left bool
-		if err, left = s.enqueue(ctx, dbKey(key), value, exp); left {
+	var bw pauseWait
+	defer bw.stop()
+	for {
+		if err := s.enterWrite(ctx, &bw); err != nil {
+			return s.wrapWrite(ctx, "set", key, err)
+		}
+		err, left := s.commitEntered(ctx, k, value, exp)
+		if left {
 			return err // ctx.Err(), unwrapped: nothing was written
 		}
-	} else {
-		err = s.db.Update(func(txn *bdb.Txn) error {
-			e := bdb.NewEntry(dbKey(key), value)
-			e.ExpiresAt = exp
-			return txn.SetEntry(e)
-		})
+		s.wrote() // whatever the outcome: a read must not reuse a transaction begun before
+		if errors.Is(err, bdb.ErrBlockedWrites) {
+			if err = s.awaitPause(ctx, &bw); err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			return s.wrapWrite(ctx, "set", key, err)
+		}
+		s.noteWrite(k, value)
+		return nil
 	}
-	if err != nil {
-		return wrapWrite("set", key, err)
+}
+
+// commitEntered commits an entry for a caller that entered the write gate
+// (enterWrite), and leaves it, even should Badger panic. left reports that
+// ctx ended while the entry was queued: nothing was written.
+func (s *Storage) commitEntered(ctx context.Context, key, value []byte, exp uint64) (err error, left bool) {
+	defer s.leaveWrite()
+	if s.cfg.batching {
+		return s.write(ctx, key, value, exp)
 	}
-	return nil
+	return s.commitOne(key, value, exp), false
 }
 
 // expiresAt returns Badger's expiry, in Unix seconds, for an entry written at
@@ -316,6 +369,8 @@ func expiresAt(now time.Time, ttl time.Duration) uint64 {
 
 // Remove deletes the given keys. Absent keys are not an error. Many keys may
 // be split over several transactions, so a failure can leave some removed.
+// Like [Storage.Set], Remove waits while writes are paused. A done ctx
+// stops it between transactions.
 func (s *Storage) Remove(ctx context.Context, keys ...string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -328,45 +383,78 @@ func (s *Storage) Remove(ctx context.Context, keys ...string) error {
 		return nil
 	}
 	if s.cfg.readOnly {
-		return fmt.Errorf("gecaso/badger: remove %q: %w", shortKey(keys[0]), ErrReadOnly)
+		return newError(fmt.Sprintf("remove %q", shortKey(keys[0])), ErrReadOnly, nil)
 	}
-	txn := s.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
-	for i, k := range keys {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if len(k) > maxKeyLen {
-			continue // could never have been stored
-		}
-		bk := dbKey(k)
-		err := txn.Delete(bk)
-		if errors.Is(err, bdb.ErrTxnTooBig) {
-			if err = txn.Commit(); err != nil {
-				return wrapWrite("remove", k, err)
-			}
-			txn = s.db.NewTransaction(true)
-			err = txn.Delete(bk)
-		}
-		if err != nil {
-			return wrapWrite("remove", k, err)
+	bks := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		if len(k) <= maxKeyLen { // a longer one could never have been stored
+			bks = append(bks, dbKey(k))
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		return wrapWrite("remove", keys[0], err)
+	if err := s.removeKeys(ctx, bks); err != nil {
+		return s.wrapWrite(ctx, "remove", keys[0], err)
 	}
 	return nil
 }
 
-// wrapWrite wraps a Badger error from a write, marking the transient refusal
-// during a DropPrefix as ErrBusy.
-func wrapWrite(op, key string, err error) error {
-	if errors.Is(err, bdb.ErrBlockedWrites) {
-		return fmt.Errorf("gecaso/badger: %s %q: %w: %w", op, shortKey(key), ErrBusy, err)
+// removeKeys deletes the stored keys given, in as few transactions as
+// Badger allows, waiting while writes are paused.
+func (s *Storage) removeKeys(ctx context.Context, keys [][]byte) error {
+	var bw pauseWait
+	defer bw.stop()
+	for len(keys) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.enterWrite(ctx, &bw); err != nil {
+			return err
+		}
+		n, err := s.deleteSome(keys)
+		if errors.Is(err, bdb.ErrBlockedWrites) {
+			if err = s.awaitPause(ctx, &bw); err == nil {
+				continue
+			}
+		}
+		s.wrote()
+		if err != nil {
+			return err
+		}
+		keys = keys[n:]
 	}
-	return fmt.Errorf("gecaso/badger: %s %q: %w", op, shortKey(key), err)
+	return nil
+}
+
+// deleteSome deletes as many of keys, from the first, as one transaction
+// holds, and returns how many. The caller has entered the write gate;
+// deleteSome leaves it.
+func (s *Storage) deleteSome(keys [][]byte) (int, error) {
+	defer s.leaveWrite()
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	n := 0
+	for ; n < len(keys); n++ {
+		err := txn.Delete(keys[n])
+		if errors.Is(err, bdb.ErrTxnTooBig) && n > 0 {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return n, txn.Commit()
+}
+
+// wrapWrite wraps an error from a write: ctx's own error stays bare (nothing
+// more was written), writes still paused after the wait become ErrBusy.
+func (s *Storage) wrapWrite(ctx context.Context, op, key string, err error) error {
+	what := fmt.Sprintf("%s %q", op, shortKey(key))
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return err
+	case errors.Is(err, bdb.ErrBlockedWrites):
+		return newError(what, ErrBusy, err)
+	}
+	return newError(what, nil, err)
 }
 
 // Scan calls fn for every live key that starts with prefix (every key when
@@ -420,16 +508,17 @@ func (s *Storage) Scan(ctx context.Context, prefix string, fn func(storage.KeyIn
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
-	return fmt.Errorf("gecaso/badger: scan %q: %w", shortKey(prefix), err)
+	return newError(fmt.Sprintf("scan %q", shortKey(prefix)), nil, err)
 }
 
 // DeletePrefix removes every key that starts with prefix (every key when
 // prefix is empty) using Badger's DropPrefix, which rewrites only the tables
 // holding such keys. While it runs (about a second per million keys dropped),
-// Badger blocks all writes: concurrent Sets and Removes fail with [ErrBusy],
-// and a second concurrent DeletePrefix or Reclaim fails with ErrBusy too.
-// When no key has the prefix, it returns at once without blocking anything.
-// A done ctx is checked only before it starts.
+// Badger refuses all writes, so writes pause: concurrent Sets and Removes
+// wait for it (see [Storage.Set]), and so does a second concurrent
+// DeletePrefix, up to its ctx's end. When no key has the prefix, it returns
+// at once without pausing anything. A done ctx is checked only before it
+// starts.
 func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -439,15 +528,17 @@ func (s *Storage) DeletePrefix(ctx context.Context, prefix string) error {
 	}
 	defer s.gate.leave()
 	if s.cfg.readOnly {
-		return fmt.Errorf("gecaso/badger: delete prefix %q: %w", shortKey(prefix), ErrReadOnly)
+		return newError(fmt.Sprintf("delete prefix %q", shortKey(prefix)), ErrReadOnly, nil)
 	}
 	p := dbKey(prefix)
 	if !s.hasPrefix(p) {
 		// DropPrefix would block writes just to find nothing.
 		return nil
 	}
-	if err := s.db.DropPrefix(p); err != nil {
-		return wrapWrite("delete prefix", prefix, err)
+	err := s.pause.run(ctx, func() error { return s.db.DropPrefix(p) })
+	s.wrote()
+	if err != nil {
+		return s.wrapWrite(ctx, "delete prefix", prefix, err)
 	}
 	return nil
 }
@@ -465,19 +556,19 @@ func (s *Storage) hasPrefix(p []byte) bool {
 	return found
 }
 
-// Close waits for the methods still running, stops the writer and the GC
-// loop, waits for them, and closes the database, releasing the directory.
-// Afterwards every method returns [storage.ErrClosed]. Close is idempotent:
-// later calls return the first call's result. It must not be called from
-// inside a Scan or View callback, which Close would wait for.
+// Close waits for the methods still running, stops the GC loop, waits for
+// it, and closes the database, releasing the directory. Afterwards every
+// method returns [storage.ErrClosed]. Close is idempotent: later calls return
+// the first call's result. It must not be called from inside a Scan or View
+// callback, which Close would wait for.
 func (s *Storage) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopGC()     // let a GC pass in progress stop at its next check
 		s.gate.shut()  // refuse new calls; wait for those in flight
-		close(s.stop)  // no Set is left waiting on the writer now
 		s.loops.Wait() // the GC loop must be gone before the DB closes
+		s.discardReads()
 		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("gecaso/badger: close %s: %w", s.dir, err)
+			s.closeErr = newError("close "+s.dir, nil, err)
 		}
 	})
 	return s.closeErr

@@ -1,16 +1,21 @@
 package badger
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -331,8 +336,9 @@ func TestDeletePrefix(t *testing.T) {
 	})
 }
 
-// TestDeletePrefixConcurrentWrites: writes racing a DeletePrefix either
-// succeed or fail with ErrBusy, never anything else, and never hang.
+// TestDeletePrefixConcurrentWrites: writes racing a DeletePrefix wait for
+// it and succeed, or give up with ErrBusy should it block them longer than
+// maxBlockedWait (a loaded machine); never anything else, and never hang.
 func TestDeletePrefixConcurrentWrites(t *testing.T) {
 	t.Parallel() // slow; overlaps its waits with other tests
 	s := openT(t)
@@ -377,7 +383,7 @@ func TestDeletePrefixConcurrentWrites(t *testing.T) {
 	if len(bad) > 0 {
 		t.Errorf("%d writes failed with something other than ErrBusy, first: %v", len(bad), bad[0])
 	}
-	t.Logf("%d writes refused with ErrBusy during DeletePrefix", busy)
+	t.Logf("%d writes waited for DeletePrefix, %d gave up with ErrBusy", s.Stats().BusyWaits, busy)
 }
 
 func TestClose(t *testing.T) {
@@ -612,19 +618,12 @@ func TestOpenTwice(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), dir) {
-			t.Errorf("second Open of a directory in use = %v, want an error naming it", err)
+		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("second Open of a directory in use = %v, want ErrLocked naming it", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("second Open of a directory in use did not return")
 	}
-	t.Run("read-only beside a writer", func(t *testing.T) {
-		s2, err := Open(dir, WithReadOnly())
-		if err == nil {
-			s2.Close()
-			t.Errorf("read-only Open beside a writer succeeded")
-		}
-	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -811,4 +810,217 @@ func diskUsage(t testing.TB, dir string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestOpenLocked: a directory held by a Storage of this process cannot be
+// opened again, for writing or for reading, and the error matches
+// ErrLocked, names the directory, and says "gecaso/badger" once.
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	openDirT(t, dir)
+	tests := []struct {
+		name string
+		give []Option
+	}{
+		{name: "second writer", give: nil},
+		{name: "reader beside a writer", give: []Option{WithReadOnly()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(dir, tt.give...)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("Open = %v, want an error matching ErrLocked and naming %s", err, dir)
+			}
+			if n := strings.Count(err.Error(), "gecaso/badger:"); n != 1 {
+				t.Errorf("error %q says gecaso/badger %d times, want once", err, n)
+			}
+		})
+	}
+}
+
+// TestOpenLockedByOtherProcess: a directory held by another process gives
+// the same ErrLocked, and opens once that process has closed it.
+func TestOpenLockedByOtherProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), lockDirEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "opened" {
+		t.Fatalf("child did not open %s: %q, %v", dir, sc.Text(), sc.Err())
+	}
+
+	s, err := Open(dir)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a directory another process holds succeeded")
+	}
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("Open = %v, want an error matching ErrLocked and naming %s", err, dir)
+	}
+
+	in.Close() // the child closes its Storage and exits
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatalf("Open after the other process closed the directory: %v", err)
+	}
+	s.Close()
+}
+
+const lockDirEnv = "GECASO_BADGER_LOCK_DIR"
+
+// TestLockChild is the child of TestOpenLockedByOtherProcess: it holds the
+// directory until its standard input closes.
+func TestLockChild(t *testing.T) {
+	dir := os.Getenv(lockDirEnv)
+	if dir == "" {
+		t.Skip("run by TestOpenLockedByOtherProcess")
+	}
+	s, err := Open(dir, WithGCInterval(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("opened")
+	io.Copy(io.Discard, os.Stdin)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReadsSeeWrites: Get and View reuse read transactions, yet a read that
+// starts after a Set, Remove or DeletePrefix returned sees it, while
+// readers and a writer run at once.
+func TestReadsSeeWrites(t *testing.T) {
+	modes(t, func(t *testing.T, s *Storage) {
+		ctx := context.Background()
+		const n = 1000
+		var latest atomic.Int64   // the last value whose Set returned; -1 once removed
+		var removals atomic.Int64 // odd while a removal runs
+		latest.Store(-1)
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for r := range 2 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					before := removals.Load()
+					want := latest.Load()
+					var got int64 = -1
+					var err error
+					if r%2 == 0 {
+						var v []byte
+						if v, err = s.Get(ctx, "c"); err == nil {
+							got, _ = strconv.ParseInt(string(v), 10, 64)
+						}
+					} else {
+						err = s.View(ctx, "c", func(v []byte) error {
+							got, _ = strconv.ParseInt(string(v), 10, 64)
+							return nil
+						})
+					}
+					if err != nil && err != storage.ErrNotFound {
+						t.Error(err)
+						return
+					}
+					if removals.Load() != before || before%2 == 1 {
+						continue // a removal raced the read
+					}
+					if want >= 0 && got < want {
+						t.Errorf("read %d after the Set of %d returned", got, want)
+						return
+					}
+				}
+			})
+		}
+		for i := range int64(n) {
+			mustSet(t, s, "c", []byte(strconv.FormatInt(i, 10)), 0)
+			latest.Store(i)
+			if i%500 == 499 {
+				removals.Add(1)
+				var err error
+				if i%1000 == 999 {
+					err = s.Remove(ctx, "c")
+				} else {
+					err = s.DeletePrefix(ctx, "c")
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				latest.Store(-1)
+				removals.Add(1)
+				if _, err := s.Get(ctx, "c"); err != storage.ErrNotFound {
+					t.Fatalf("Get after removing the key = %v, want ErrNotFound", err)
+				}
+			}
+		}
+		close(done)
+		wg.Wait()
+	})
+}
+
+// TestErrorsNameThePackageOnce: errors that wrap this package's sentinels
+// say "gecaso/badger:" once, name the key, and match the sentinel.
+func TestErrorsNameThePackageOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openDirT(t, dir, WithMaxValueSize(1<<20))
+	mustSet(t, s, "k", []byte("v"), 0)
+	s.Close()
+	ro := openDirT(t, dir, WithReadOnly())
+	rw := openDirT(t, t.TempDir(), WithMaxValueSize(1<<20))
+	tests := []struct {
+		name string
+		give error
+		want error
+	}{
+		{"value too large", rw.Set(ctx, "k", make([]byte, 1<<20+1), storage.Params{}), ErrTooLarge},
+		{"key too large", rw.Set(ctx, "k"+strings.Repeat("x", maxKeyLen), nil, storage.Params{}), ErrTooLarge},
+		{"read-only", ro.Set(ctx, "k", nil, storage.Params{}), ErrReadOnly},
+		{"read-only remove", ro.Remove(ctx, "k"), ErrReadOnly},
+		{"full", newError(`set "k": 1 bytes`, ErrFull, nil), ErrFull},
+		{"busy", rw.wrapWrite(ctx, "set", "k", bdb.ErrBlockedWrites), ErrBusy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !errors.Is(tt.give, tt.want) {
+				t.Fatalf("error %v does not match %v", tt.give, tt.want)
+			}
+			msg := tt.give.Error()
+			if !strings.HasPrefix(msg, "gecaso/badger: ") || strings.Count(msg, "gecaso/badger:") != 1 {
+				t.Errorf("error %q: want one gecaso/badger: prefix", msg)
+			}
+			if !strings.Contains(msg, `"k`) {
+				t.Errorf("error %q does not name the key", msg)
+			}
+		})
+	}
+	if err := rw.wrapWrite(ctx, "set", "k", bdb.ErrBlockedWrites); !errors.Is(err, bdb.ErrBlockedWrites) {
+		t.Errorf("ErrBusy error %v does not match Badger's cause", err)
+	}
 }

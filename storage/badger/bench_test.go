@@ -2,6 +2,7 @@ package badger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bdb "github.com/dgraph-io/badger/v4"
 
 	"github.com/gecaso/gecaso/storage"
 	"github.com/gecaso/gecaso/storage/lru"
@@ -257,6 +260,123 @@ func BenchmarkGroupCommit(b *testing.B) {
 			b.ReportMetric(float64(tb.Nanoseconds())/float64(sets), "batched-ns/set")
 			b.ReportMetric(float64(tp.Nanoseconds())/float64(sets), "plain-ns/set")
 			b.ReportMetric(float64(tp)/float64(tb), "speedup")
+		})
+	}
+}
+
+// BenchmarkVsRaw compares the Storage with the raw Badger calls a
+// hand-written memo makes, on two databases with the same options and keys
+// of the same length, in alternating blocks so that load from elsewhere
+// weighs on both alike. It reports each one's time per call and their ratio
+// (ns/op is per block pair):
+//
+//   - set/g1, set/g16: Set of new keys against db.Update with one entry,
+//     serially and from 16 goroutines (where group commit shows);
+//   - view-hit, view-miss: View against db.View, txn.Get and item.Value,
+//     among 100k entries compacted into one level, the missing keys among
+//     the stored ones.
+func BenchmarkVsRaw(b *testing.B) {
+	ctx := context.Background()
+	v := benchValue()
+	open := func(b *testing.B) (*bdb.DB, *Storage) {
+		cfg := defaultConfig()
+		o, err := cfg.badgerOptions(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		db, err := bdb.Open(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db, openT(b, WithGCInterval(-1))
+	}
+	compare := func(b *testing.B, g, block int, raw, ours func(i int) error) {
+		var next atomic.Int64
+		run := func(call func(int) error) time.Duration {
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range g {
+				wg.Go(func() {
+					for range block {
+						if err := call(int(next.Add(1))); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			return time.Since(start)
+		}
+		var rawT, oursT time.Duration
+		calls := 0
+		for b.Loop() {
+			rawT += run(raw)
+			oursT += run(ours)
+			calls += g * block
+		}
+		b.ReportMetric(float64(rawT.Nanoseconds())/float64(calls), "raw-ns/call")
+		b.ReportMetric(float64(oursT.Nanoseconds())/float64(calls), "storage-ns/call")
+		b.ReportMetric(float64(oursT)/float64(rawT), "storage/raw")
+	}
+	for _, g := range []int{1, 16} {
+		b.Run(fmt.Sprintf("set/g%d", g), func(b *testing.B) {
+			db, s := open(b)
+			raw := func(i int) error {
+				return db.Update(func(txn *bdb.Txn) error {
+					e := bdb.NewEntry(dbKey(benchKey(i)), v)
+					e.ExpiresAt = expiresAt(time.Now(), time.Hour)
+					return txn.SetEntry(e)
+				})
+			}
+			ours := func(i int) error { return s.Set(ctx, benchKey(i), v, storage.Params{TTL: time.Hour}) }
+			compare(b, g, 64, raw, ours)
+		})
+	}
+	const n = 100_000 // even keys stored, odd keys missing: misses fall among the stored keys
+	db, s := open(b)
+	for i := range n {
+		if err := db.Update(func(txn *bdb.Txn) error { return txn.Set(dbKey(benchKey(2*i)), v) }); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Set(ctx, benchKey(2*i), v, storage.Params{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	compactAll(b, db)
+	compactAll(b, s.db)
+	for _, hit := range []bool{true, false} {
+		b.Run(map[bool]string{true: "view-hit", false: "view-miss"}[hit], func(b *testing.B) {
+			key := func(i int) int {
+				k := 2 * int(uint64(i)*0x9e3779b97f4a7c15%n)
+				if !hit {
+					k++
+				}
+				return k
+			}
+			fn := func([]byte) error { return nil }
+			raw := func(i int) error {
+				err := db.View(func(txn *bdb.Txn) error {
+					item, err := txn.Get(dbKey(benchKey(key(i))))
+					if err != nil {
+						return err
+					}
+					return item.Value(fn)
+				})
+				if !hit && errors.Is(err, bdb.ErrKeyNotFound) {
+					return nil
+				}
+				return err
+			}
+			ours := func(i int) error {
+				err := s.View(ctx, benchKey(key(i)), fn)
+				if !hit && err == storage.ErrNotFound {
+					return nil
+				}
+				return err
+			}
+			compare(b, 1, 256, raw, ours)
 		})
 	}
 }

@@ -11,12 +11,12 @@
 //
 // # One process per directory
 //
-// Badger locks the directory (a flock on its LOCK file): a second Open of it,
-// in this process or another, fails at once with an error naming the
-// directory; read-only Opens ([WithReadOnly]) may share a directory with each
-// other but not with a writer. A LOCK file left by a killed process does not
-// block the next Open. Processes that must share results should use a shared
-// storage (Redis), or send their calls to one process that owns the directory.
+// Badger locks the directory: a second Open of it, in this process or
+// another, fails at once with an error matching [ErrLocked]; read-only
+// Opens ([WithReadOnly]) may share a directory with each other but not with
+// a writer. A lock left by a killed process does not block the next Open.
+// Processes that must share results should use a shared storage (Redis), or
+// send their calls to one process that owns the directory.
 //
 // # Expiry
 //
@@ -30,19 +30,51 @@
 //
 // An expired or removed entry disappears from reads at once, but Badger
 // returns its disk space only when a compaction rewrites the table holding
-// it, which in a quiet cache may be never. The Storage's GC loop
-// ([WithGCInterval], every 5 minutes by default) counts live and dead entries
-// with a key-only scan and, when at least half are dead, runs
-// [Storage.Reclaim], which forces that rewrite and then collects the value
-// log. Measured: 100k entries of 1 KiB with a one-second TTL took 103 MB on
-// disk once expired and 1 MB after Reclaim (0.1 to 0.2 s); 160 values of
-// 2 MiB, which live in the value log, went from 322 MB to 66 MB (value-log
-// GC never rewrites the newest log file). Nothing bounds
-// the size of live data: give entries a TTL, or put an lru.Storage in front
-// to bound the number of entries.
+// it, and the space of a value of 1 MiB or more, which lives in the value
+// log, only when value-log GC rewrites its file, which it does only for
+// garbage a compaction has counted. Left to itself, a cache whose entries
+// expire grows without bound: measured before the GC loop watched the
+// directory's growth, values of 1.2 MB with a 2 s TTL written at 10 a
+// second took 703 MB after a minute, and kept them.
 //
-// Badger preallocates sparse files (a new value-log file is 512 MiB long but
-// holds almost nothing), so measure the directory with du, not ls.
+// So the Storage collects. Its GC loop measures the directory every few
+// megabytes written and makes a pass whenever the directory has grown by
+// half since the last pass, and by at least a value-log file; and on a
+// timer ([WithGCInterval], 5 minutes by default), which returns what an
+// idle cache holds. A pass counts live and dead entries with a key-only
+// scan and, when the dead take at least half as much as the live, runs
+// [Storage.Reclaim], which forces Badger's memtable flush and a compaction
+// of every level without blocking writes, then rewrites every value-log
+// file at least half garbage (Badger never rewrites the newest one),
+// pausing writes for tens of milliseconds per file. Under churn this keeps
+// the directory within
+//
+//	3 x live bytes + C,  C = 4 x value-log file + 6 x memtable + 16 MiB
+//
+// where live bytes are the keys and values of the entries not yet expired
+// (by Badger's rounded expiry). Between passes the directory grows by half
+// its size after the last pass (by a value-log file, if that is more); what a
+// pass leaves is the live entries, the value-log files less than half
+// garbage (at most twice the live values they hold), the newest value-log
+// file and the batch written past its end (two files), the memtables' logs
+// (three memtables) and the tables flushed but not yet compacted. The file
+// sizes are those of the cache profile: 8 MiB memtables, value-log files of
+// the maximum value size plus 64 KiB ([WithMaxValueSize]), so C is about
+// 320 MiB by default and shrinks with the maximum value size. Measured
+// with the default options, values of 1.2 MB and 4 KiB with a 2 s TTL
+// written at about 22 MB/s for five minutes (6.6 GB): at most 200 MB on
+// disk, with up to 80 MB live. The package's churn test checks the bound,
+// briefly with small files and, given -badger.soak=5m, for minutes with the
+// defaults.
+//
+// Nothing bounds the live data unless asked: give entries a TTL, set a
+// byte budget ([WithMaxBytes], which evicts the oldest entries), or put an
+// lru.Storage in front to bound the number of entries. [Storage.Stats]
+// reports the disk use and what the GC loop did.
+//
+// Badger preallocates sparse files (a new value-log file is twice its
+// size long but holds almost nothing), so measure the directory with du,
+// not ls.
 //
 // # Crashes
 //
@@ -69,13 +101,13 @@
 // # Memory
 //
 // The defaults are tuned for an embedded cache, not a database (see
-// [WithBadgerOptions]). Measured with TestFootprint (Linux, Go 1.26): a
-// process holding an empty Storage has 13 MB resident (Go heap 11 MB);
-// after writing 1M entries of 256 bytes and reading them all at random, 444
-// MB resident, of which 288 MB are Badger's memory-mapped tables (page cache
-// the kernel can drop under pressure) and 156 MB anonymous (Go heap in use
-// 75 MB); the same directory reopened and read through, 316 MB resident, of
-// which 287 MB mapped tables and 29 MB anonymous (Go heap 24 MB).
+// [WithBadgerOptions]). Measured (Linux, Go 1.26): a process holding an
+// empty Storage has 13 MB resident (Go heap 11 MB); after writing 1M
+// entries of 256 bytes and reading them all at random, 444 MB resident, of
+// which 288 MB are Badger's memory-mapped tables (page cache the kernel can
+// drop under pressure) and 156 MB anonymous (Go heap in use 75 MB); the
+// same directory reopened and read through, 316 MB resident, of which 287
+// MB mapped tables and 29 MB anonymous (Go heap 24 MB).
 //
 // # In memory
 //

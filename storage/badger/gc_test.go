@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +13,7 @@ import (
 )
 
 // fillExpiring writes n entries of size bytes with the given TTL from a few
-// goroutines, and returns when the last has been written. It retries a write
-// refused with ErrBusy, which a GC loop's Reclaim may cause.
+// goroutines, and returns when the last has been written.
 func fillExpiring(t testing.TB, s *Storage, prefix string, n, size int, ttl time.Duration) {
 	t.Helper()
 	value := make([]byte, size)
@@ -27,10 +27,6 @@ func fillExpiring(t testing.TB, s *Storage, prefix string, n, size int, ttl time
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
 				err := s.Set(context.Background(), fmt.Sprintf("%s%08d", prefix, i), value, storage.Params{TTL: ttl})
-				if errors.Is(err, ErrBusy) {
-					i -= workers
-					continue
-				}
 				if err != nil {
 					errs <- err
 					return
@@ -184,20 +180,18 @@ func TestCloseDuringReclaim(t *testing.T) {
 	}
 }
 
-// TestReclaimConcurrentWrites: writes racing a Reclaim succeed or fail with
-// ErrBusy (while Badger flushes its memtable), and the ones that succeeded
-// are all there afterwards.
+// TestReclaimConcurrentWrites: writes racing a Reclaim all succeed (its
+// compaction does not block them; its value-log GC pauses them briefly),
+// and they are all there afterwards.
 func TestReclaimConcurrentWrites(t *testing.T) {
 	t.Parallel() // slow; overlaps its waits with other tests
 	s := openT(t, WithGCInterval(-1))
 	ctx := context.Background()
-	fillExpiring(t, s, "old/", 30_000, 1024, 0)
+	fillExpiring(t, s, "old/", 30_000, 1024, time.Second)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex // guards stored, busy, bad
+	var mu sync.Mutex // guards stored
 	var stored []string
-	busy := 0
-	var bad []error
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -207,16 +201,12 @@ func TestReclaimConcurrentWrites(t *testing.T) {
 				default:
 				}
 				k := fmt.Sprintf("new/%d/%d", w, i)
-				err := s.Set(ctx, k, []byte(k), storage.Params{})
-				mu.Lock()
-				switch {
-				case err == nil:
-					stored = append(stored, k)
-				case errors.Is(err, ErrBusy):
-					busy++
-				default:
-					bad = append(bad, err)
+				if err := s.Set(ctx, k, []byte(k), storage.Params{}); err != nil {
+					t.Errorf("write during Reclaim: %v", err)
+					return
 				}
+				mu.Lock()
+				stored = append(stored, k)
 				mu.Unlock()
 			}
 		})
@@ -227,13 +217,160 @@ func TestReclaimConcurrentWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range bad {
-		t.Errorf("write during Reclaim: %v, want nil or ErrBusy", err)
-	}
 	for _, k := range stored {
 		if v, err := s.Get(ctx, k); err != nil || string(v) != k {
 			t.Fatalf("Get(%s) of a write acknowledged during Reclaim = %q, %v", k, v, err)
 		}
 	}
-	t.Logf("%d writes stored and %d refused with ErrBusy during Reclaim", len(stored), busy)
+	t.Logf("%d writes stored during Reclaim, %d of them waited for a pause", len(stored), s.Stats().BusyWaits)
+}
+
+// blockWrites pauses the Storage's writes, as its DeletePrefix does, until
+// the returned function is called.
+func blockWrites(t *testing.T, s *Storage) (unblock func()) {
+	paused := make(chan struct{})
+	resume := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.pause.run(context.Background(), func() error {
+			close(paused)
+			<-resume
+			return nil
+		})
+	}()
+	<-paused
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(resume)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestWritesWaitWhileBlocked: a Set or Remove arriving while a DeletePrefix
+// blocks writes waits for it to end and then succeeds; one whose ctx ends
+// first returns ctx.Err() and changes nothing; one that waits longer than
+// maxBlockedWait gives up with ErrBusy.
+func TestWritesWaitWhileBlocked(t *testing.T) {
+	t.Parallel() // waits maxBlockedWait; overlaps it with other tests
+	ctx := context.Background()
+	ops := []struct {
+		name  string
+		write func(ctx context.Context, s *Storage) error
+		want  string // the value of "k" once the write is done
+	}{
+		{"Set", func(ctx context.Context, s *Storage) error {
+			return s.Set(ctx, "k", []byte("new"), storage.Params{})
+		}, "new"},
+		{"Remove", func(ctx context.Context, s *Storage) error { return s.Remove(ctx, "k") }, ""},
+	}
+	get := func(s *Storage) string {
+		v, err := s.Get(ctx, "k")
+		if err == storage.ErrNotFound {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(v)
+	}
+	for _, op := range ops {
+		t.Run(op.name+"/waits", func(t *testing.T) {
+			t.Parallel()
+			s := openT(t, WithGCInterval(-1))
+			mustSet(t, s, "k", []byte("old"), 0)
+			unblock := blockWrites(t, s)
+			done := make(chan error, 1)
+			go func() { done <- op.write(ctx, s) }()
+			for s.Stats().BusyWaits == 0 {
+				time.Sleep(time.Millisecond) // polling for the write to start waiting
+			}
+			if got := get(s); got != "old" {
+				t.Errorf("value while the write waits = %q, want %q", got, "old")
+			}
+			unblock()
+			if err := <-done; err != nil {
+				t.Fatalf("%s after the block ended: %v", op.name, err)
+			}
+			if got := get(s); got != op.want {
+				t.Errorf("value after the write = %q, want %q", got, op.want)
+			}
+		})
+		t.Run(op.name+"/ctx", func(t *testing.T) {
+			t.Parallel()
+			s := openT(t, WithGCInterval(-1))
+			mustSet(t, s, "k", []byte("old"), 0)
+			unblock := blockWrites(t, s)
+			defer unblock()
+			c, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- op.write(c, s) }()
+			for s.Stats().BusyWaits == 0 {
+				time.Sleep(time.Millisecond) // polling for the write to start waiting
+			}
+			cancel()
+			if err := <-done; err != context.Canceled {
+				t.Errorf("%s whose ctx ended while waiting = %v, want context.Canceled", op.name, err)
+			}
+			if got := get(s); got != "old" {
+				t.Errorf("value after a cancelled write = %q, want %q", got, "old")
+			}
+		})
+		t.Run(op.name+"/gives up", func(t *testing.T) {
+			t.Parallel()
+			s := openT(t, WithGCInterval(-1))
+			mustSet(t, s, "k", []byte("old"), 0)
+			unblock := blockWrites(t, s)
+			defer unblock()
+			err := op.write(ctx, s)
+			if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), `"k"`) {
+				t.Errorf("%s blocked past maxBlockedWait = %v, want ErrBusy naming the key", op.name, err)
+			}
+			if got := get(s); got != "old" {
+				t.Errorf("value after a write that gave up = %q, want %q", got, "old")
+			}
+		})
+	}
+}
+
+// TestStats: the gauges follow what is on disk and the counters what was
+// done: a value of 2 MiB shows in the value log and small ones in the LSM
+// tree; a Reclaim after they expire is counted, with what it returned.
+func TestStats(t *testing.T) {
+	t.Parallel() // waits for expiry; overlaps it with other tests
+	dir := t.TempDir()
+	s := openDirT(t, dir, WithGCInterval(-1))
+	if st := s.Stats(); st.GCPasses != 0 || st.Reclaims != 0 || st.MaxBytes != 0 {
+		t.Errorf("Stats of a new Storage = %+v, want no passes, no reclaims, no budget", st)
+	}
+	mustSet(t, s, "big", make([]byte, 2<<20), time.Second)
+	fillExpiring(t, s, "small/", 12_000, 512, time.Second)
+	st := s.Stats()
+	if st.ValueLogBytes < 2<<20 || st.LSMBytes < 6<<20 || st.DiskBytes < st.ValueLogBytes+st.LSMBytes {
+		t.Errorf("Stats after writing a 2 MiB value and 6 MB of small ones = %+v", st)
+	}
+	if du := diskUsage(t, dir); st.DiskBytes > du+1<<20 || st.DiskBytes < du-1<<20 {
+		t.Errorf("DiskBytes = %d, du = %d", st.DiskBytes, du)
+	}
+	waitExpired(t, s, "", 5*time.Second)
+	if err := s.Reclaim(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := s.Stats()
+	if after.Reclaims != 1 || after.ReclaimedBytes < (st.DiskBytes-after.DiskBytes)/2 || after.DiskBytes >= st.DiskBytes/2 {
+		t.Errorf("Stats after a Reclaim of expired entries = %+v, before %+v", after, st)
+	}
+	s.Close()
+	if closed := s.Stats(); closed.Reclaims != 1 {
+		t.Errorf("Stats after Close = %+v, want the counters kept", closed)
+	}
+
+	m := openMemT(t)
+	mustSet(t, m, "k", []byte("v"), 0)
+	if st := m.Stats(); st.DiskBytes != 0 || st.LSMBytes != 0 || st.ValueLogBytes != 0 {
+		t.Errorf("Stats in memory = %+v, want no disk use", st)
+	}
 }

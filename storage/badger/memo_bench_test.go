@@ -3,9 +3,13 @@ package badger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,23 +20,46 @@ import (
 )
 
 // BenchmarkMemo compares a memoized function over Badger written by hand
-// (db.View, txn.Get, item.ValueCopy, msgpack.Unmarshal; no TTL, no envelope,
-// no hashing) with the same function through gecaso.Cached over a Storage,
-// both with 100k resident entries and the same Badger options, on hits.
-// Both directories are filled, closed and reopened, so that their trees have
-// the same shape (nothing left in a memtable).
+// (db.View, txn.Get, item.ValueCopy, msgpack.Unmarshal; on a miss
+// msgpack.Marshal and db.Update; no envelope, no hashing) with the same
+// function through gecaso.Cached over a Storage, with the same Badger
+// options, in one run:
+//
+//   - miss: a new argument every call, serial, from GOMAXPROCS goroutines
+//     and from 16 (where group commit shows);
+//   - hit: 100k resident entries (and 1M with GECASO_BENCH_LARGE=1), both
+//     directories filled, compacted into one level, closed and reopened, so
+//     that their trees have the same shape.
+//
+// The interleaved sub-benchmarks run blocks of calls through each in turn, so
+// that load from elsewhere on the machine weighs on both alike, and report
+// each one's time per call and their ratio (gecaso/raw); ns/op is per block
+// pair. Compare ratios, not absolute times.
 
+// memoResult is the memoized function's result: a record of five fields, one
+// a slice of strings.
 type memoResult struct {
-	Name   string
-	Count  int
-	Scores []float64
+	ID    int
+	Name  string
+	Email string
+	Tags  []string
+	Score float64
 }
 
 func memoFn(_ context.Context, arg int) (memoResult, error) {
-	return memoResult{Name: "result " + strconv.Itoa(arg), Count: arg, Scores: []float64{1.5, 2.5, float64(arg)}}, nil
+	s := strconv.Itoa(arg)
+	return memoResult{
+		ID:    arg,
+		Name:  "user " + s,
+		Email: "user" + s + "@example.com",
+		Tags:  []string{"a", "bb", "t" + s},
+		Score: float64(arg) / 3,
+	}, nil
 }
 
-const memoResident = 100_000
+// memoTTL is given to both memos: caches in front of functions nearly always
+// carry one.
+const memoTTL = time.Hour
 
 // rawMemo is the hand-written memo.
 type rawMemo struct{ db *bdb.DB }
@@ -64,15 +91,80 @@ func (m rawMemo) call(ctx context.Context, arg int) (memoResult, error) {
 	if err != nil {
 		return v, err
 	}
-	return v, m.db.Update(func(txn *bdb.Txn) error { return txn.Set(key, b) })
+	return v, m.db.Update(func(txn *bdb.Txn) error {
+		return txn.SetEntry(bdb.NewEntry(key, b).WithTTL(memoTTL))
+	})
 }
 
-// fillMemo calls fn for every argument below memoResident from 16 goroutines.
-func fillMemo(b *testing.B, fn func(context.Context, int) (memoResult, error)) {
+type memoFunc = func(context.Context, int) (memoResult, error)
+
+// memoPair opens a raw memo and a gecaso memo in fresh directories, with
+// the same Badger options, filled with n entries (arguments 0 to n-1), and
+// closes them when b ends. With n > 0 both are filled, flattened, closed and
+// reopened.
+func memoPair(b *testing.B, n int) (raw, cached memoFunc) {
+	b.Helper()
+	cfg := defaultConfig()
+	o, err := cfg.badgerOptions(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := bdb.Open(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	s, err := Open(dir, WithGCInterval(-1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	newCached := func(s *Storage) memoFunc {
+		return gecaso.Cached(s, memoFn, gecaso.WithName("bench.fn"), gecaso.WithTTL(memoTTL)).Call
+	}
+	if n > 0 {
+		fillMemo(b, rawMemo{db}.call, n)
+		compactAll(b, db)
+		db.Close()
+		if db, err = bdb.Open(o); err != nil {
+			b.Fatal(err)
+		}
+		fillMemo(b, newCached(s), n)
+		compactAll(b, s.db)
+		s.Close()
+		if s, err = Open(dir, WithGCInterval(-1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() {
+		db.Close()
+		s.Close()
+	})
+	return rawMemo{db}.call, newCached(s)
+}
+
+// compactAll flushes db's memtable and compacts every table into one level,
+// so that two databases filled alike have trees of the same shape. (Flatten
+// alone leaves a tree that is all level 0 as it is; DropPrefix flushes and
+// compacts level 0 down.)
+func compactAll(b *testing.B, db *bdb.DB) {
+	k := []byte("\x01compact")
+	if err := db.Update(func(txn *bdb.Txn) error { return txn.Set(k, nil) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.DropPrefix(k); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Flatten(2); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// fillMemo calls fn for every argument below n from 16 goroutines.
+func fillMemo(b *testing.B, fn memoFunc, n int) {
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Go(func() {
-			for i := w; i < memoResident; i += 16 {
+			for i := w; i < n; i += 16 {
 				if _, err := fn(context.Background(), i); err != nil {
 					b.Error(err)
 					return
@@ -83,98 +175,134 @@ func fillMemo(b *testing.B, fn func(context.Context, int) (memoResult, error)) {
 	wg.Wait()
 }
 
-func benchHits(b *testing.B, fn func(context.Context, int) (memoResult, error)) {
-	ctx := context.Background()
-	b.Run("hit", func(b *testing.B) {
-		b.ReportAllocs()
-		rng := rand.New(rand.NewPCG(1, 2))
-		for b.Loop() {
-			arg := rng.IntN(memoResident)
-			if v, err := fn(ctx, arg); err != nil || v.Count != arg {
-				b.Fatal(v, err)
-			}
-		}
-	})
-	b.Run("hit-parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
-			for pb.Next() {
-				arg := rng.IntN(memoResident)
-				if v, err := fn(ctx, arg); err != nil || v.Count != arg {
-					b.Error(v, err)
-					return
-				}
-			}
-		})
-	})
+func memoResidentSizes() []int {
+	n := []int{100_000}
+	if os.Getenv("GECASO_BENCH_LARGE") != "" {
+		n = append(n, 1_000_000)
+	}
+	return n
 }
 
 func BenchmarkMemo(b *testing.B) {
-	// The raw memo.
-	cfg := defaultConfig()
-	o, err := cfg.badgerOptions(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, err := bdb.Open(o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	fillMemo(b, rawMemo{db}.call)
-	db.Flatten(2)
-	db.Close()
-	if db, err = bdb.Open(o); err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	raw := rawMemo{db}.call
-
-	// The same through gecaso.
-	dir := b.TempDir()
-	s, err := Open(dir, WithGCInterval(-1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	fillMemo(b, gecaso.Cached(s, memoFn, gecaso.WithName("bench.fn")).Call)
-	s.db.Flatten(2)
-	s.Close()
-	if s, err = Open(dir, WithGCInterval(-1)); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	cached := gecaso.Cached(s, memoFn, gecaso.WithName("bench.fn")).Call
-
-	b.Run("raw-badger", func(b *testing.B) { benchHits(b, raw) })
-	b.Run("gecaso-badger", func(b *testing.B) { benchHits(b, cached) })
-
-	// Interleaved: blocks of hits through each in turn, so that load from
-	// elsewhere on the machine weighs on both alike. Reports each one's time
-	// per hit and their ratio; ns/op is per block pair.
-	b.Run("interleaved", func(b *testing.B) {
-		const block = 256
-		ctx := context.Background()
-		rng := rand.New(rand.NewPCG(3, 4))
-		var rawT, cachedT time.Duration
-		var calls int
-		for b.Loop() {
-			for _, side := range []struct {
-				fn  func(context.Context, int) (memoResult, error)
-				sum *time.Duration
-			}{{raw, &rawT}, {cached, &cachedT}} {
-				start := time.Now()
-				for range block {
-					arg := rng.IntN(memoResident)
-					if v, err := side.fn(ctx, arg); err != nil || v.Count != arg {
+	b.Run("miss", func(b *testing.B) {
+		raw, cached := memoPair(b, 0)
+		var next atomic.Int64 // arguments never used, shared by both memos
+		for _, side := range []struct {
+			name string
+			fn   memoFunc
+		}{{"raw-badger", raw}, {"gecaso-badger", cached}} {
+			b.Run(side.name, func(b *testing.B) {
+				b.ReportAllocs()
+				ctx := context.Background()
+				for b.Loop() {
+					arg := int(next.Add(1))
+					if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
 						b.Fatal(v, err)
 					}
 				}
-				*side.sum += time.Since(start)
-			}
-			calls += block
+			})
 		}
-		b.ReportMetric(float64(rawT.Nanoseconds())/float64(calls), "raw-ns/hit")
-		b.ReportMetric(float64(cachedT.Nanoseconds())/float64(calls), "gecaso-ns/hit")
-		b.ReportMetric(float64(cachedT)/float64(rawT), "gecaso/raw")
+		for _, g := range []int{1, 0, 16} { // 0: GOMAXPROCS
+			name := "interleaved"
+			if g != 1 {
+				name = fmt.Sprintf("interleaved-g%d", g)
+				if g == 0 {
+					name = "interleaved-parallel"
+				}
+			}
+			b.Run(name, func(b *testing.B) { interleave(b, raw, cached, g, &next) })
+		}
 	})
+	for _, n := range memoResidentSizes() {
+		b.Run(fmt.Sprintf("hit-%.0e", float64(n)), func(b *testing.B) {
+			raw, cached := memoPair(b, n)
+			for _, side := range []struct {
+				name string
+				fn   memoFunc
+			}{{"raw-badger", raw}, {"gecaso-badger", cached}} {
+				b.Run(side.name, func(b *testing.B) {
+					b.ReportAllocs()
+					ctx := context.Background()
+					rng := rand.New(rand.NewPCG(1, 2))
+					for b.Loop() {
+						arg := rng.IntN(n)
+						if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
+							b.Fatal(v, err)
+						}
+					}
+				})
+			}
+			b.Run("interleaved", func(b *testing.B) { interleaveHits(b, raw, cached, n) })
+		})
+	}
+}
+
+// interleave runs blocks of misses through raw and cached in turn, from g
+// goroutines at once (GOMAXPROCS when g is 0), and reports each one's time
+// per call and their ratio.
+func interleave(b *testing.B, raw, cached memoFunc, g int, next *atomic.Int64) {
+	if g == 0 {
+		g = runtime.GOMAXPROCS(0)
+	}
+	const block = 64 // calls per goroutine per block
+	ctx := context.Background()
+	run := func(fn memoFunc) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range g {
+			wg.Go(func() {
+				for range block {
+					arg := int(next.Add(1))
+					if v, err := fn(ctx, arg); err != nil || v.ID != arg {
+						b.Error(v, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	var rawT, cachedT time.Duration
+	calls := 0
+	for b.Loop() {
+		rawT += run(raw)
+		cachedT += run(cached)
+		calls += g * block
+	}
+	reportRatio(b, rawT, cachedT, calls)
+}
+
+func interleaveHits(b *testing.B, raw, cached memoFunc, n int) {
+	const block = 256
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var rawT, cachedT time.Duration
+	calls := 0
+	for b.Loop() {
+		for _, side := range []struct {
+			fn  memoFunc
+			sum *time.Duration
+		}{{raw, &rawT}, {cached, &cachedT}} {
+			start := time.Now()
+			for range block {
+				arg := rng.IntN(n)
+				if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
+					b.Fatal(v, err)
+				}
+			}
+			*side.sum += time.Since(start)
+		}
+		calls += block
+	}
+	reportRatio(b, rawT, cachedT, calls)
+}
+
+func reportRatio(b *testing.B, rawT, cachedT time.Duration, calls int) {
+	if calls == 0 {
+		return
+	}
+	b.ReportMetric(float64(rawT.Nanoseconds())/float64(calls), "raw-ns/call")
+	b.ReportMetric(float64(cachedT.Nanoseconds())/float64(calls), "gecaso-ns/call")
+	b.ReportMetric(float64(cachedT)/float64(rawT), "gecaso/raw")
 }

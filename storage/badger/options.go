@@ -29,10 +29,22 @@ const (
 	// cache pays that in resident memory for nothing.
 	memTableSize = 8 << 20
 
-	// valueLogFileSize is smaller than Badger's 1 GiB so that value-log GC,
-	// which rewrites one whole file at a time, returns space in smaller steps.
-	// It must stay above maxValueSize plus the largest key.
-	valueLogFileSize = 256 << 20
+	// vlogFileSlack is what a value-log file holds beyond the largest value
+	// it must accept: the entry's header, its key and checksum. The cache
+	// profile sizes value-log files to the maximum value size plus this,
+	// and no larger, because value-log GC never rewrites the newest file:
+	// its garbage stays on disk until a file of this size has been written
+	// after it.
+	vlogFileSlack = 64 << 10
+
+	// maxValueLogFileSize bounds the value-log file size the cache profile
+	// picks (Badger's own default), and so the maximum value size.
+	maxValueLogFileSize = 1 << 30
+
+	// minBudgetMemTables is the smallest byte budget, in memtables:
+	// Badger's memtable logs alone take up to three, and the budget counts
+	// the LSM tree twice.
+	minBudgetMemTables = 8
 
 	// maxKeyLen is Badger's key limit (65000 bytes) minus the one-byte prefix
 	// every stored key carries.
@@ -47,6 +59,7 @@ type config struct {
 	logger       *slog.Logger
 	tune         []func(bdb.Options) bdb.Options
 	maxValueSize int64
+	maxBytes     int64
 	batching     bool // group commit of concurrent Sets; tests and benchmarks turn it off to compare
 }
 
@@ -71,13 +84,53 @@ func defaultConfig() config {
 // recomputation, so the default is off.
 func WithSyncWrites(on bool) Option { return func(c *config) { c.syncWrites = on } }
 
-// WithGCInterval sets how often the Storage's background loop looks for space
-// to return to the file system: it runs value-log GC, and a full [Storage.Reclaim]
-// when a key scan shows that at least half of the stored entries are expired
-// or deleted. The default (and 0) is 5 minutes; a negative interval disables
-// the loop, leaving [Storage.Reclaim] to the caller. The loop never runs in
-// read-only or in-memory mode.
+// WithGCInterval sets how often the Storage's background loop makes a pass
+// over the directory to return space to the file system: it runs
+// value-log GC, and a full [Storage.Reclaim] when a key scan shows that at
+// least half of the stored bytes are expired or deleted. Besides these timed
+// passes, the loop measures the directory as writes accumulate (every few
+// megabytes written) and makes a pass whenever it has grown by half since
+// the last pass, and by at least one value-log file: this is what keeps the
+// disk use of a cache under churn bounded (see the package documentation).
+// The default (and 0) is 5 minutes; a negative interval disables the loop
+// altogether, timed and triggered passes alike, leaving [Storage.Reclaim]
+// to the caller (a byte budget, [WithMaxBytes], needs the loop and is then
+// refused by Open). The loop never runs in read-only or in-memory mode.
 func WithGCInterval(d time.Duration) Option { return func(c *config) { c.gcInterval = d } }
+
+// WithMaxBytes sets a budget for the directory's disk use, in bytes as du
+// counts them; the default, 0, is none. It must be at least eight
+// memtables (64 MiB with the cache profile).
+//
+// The Storage enforces it by accounting. It counts the directory's use
+// with the LSM tree's files twice, since a pass of the GC loop may rewrite
+// the whole tree before it deletes the old tables: call that the load. A
+// Set is admitted while the load the GC loop last measured, plus what was
+// written since (twice, for values under 1 MiB), stays within the budget
+// less a reserve for what a pass writes before it deletes (two memtables
+// and two value-log files); a Set that would go past it is refused with an error matching [ErrFull], and
+// nothing is written: gecaso reports it and returns the result uncached.
+// When the load reaches high water, an eighth of the budget (or two
+// maximum values) below that limit, the loop makes a pass: expired and
+// removed entries go first, then the oldest entries, in write order (which
+// survives restarts), until the load is down a quarter of the budget, and
+// their space is returned. So entries of the LSM tree (values under 1 MiB)
+// fit in about a quarter of the budget, values of the value log in about
+// half. Set refuses writes while the loop catches up, which it does in
+// milliseconds to seconds.
+//
+// The budget holds across restarts: Open measures the directory and, when
+// it is over (opened with a smaller budget than before), makes the pass
+// before it returns, which may take seconds for a large directory. Beyond
+// the accounting, the directory can pass the budget by about the size of
+// the Sets admitted at the same moment.
+//
+// Unless [WithMaxValueSize] says otherwise, the budget also lowers the
+// maximum value size to a sixteenth of it, and with it the value-log file
+// size; the maximum value size may not pass an eighth of the budget.
+// WithMaxBytes needs a directory (not [WithInMemory]), write access and the
+// GC loop.
+func WithMaxBytes(n int64) Option { return func(c *config) { c.maxBytes = n } }
 
 // WithReadOnly opens the directory for reading only: Get, View and Scan work,
 // while Set, Remove, DeletePrefix and Reclaim return an error matching
@@ -108,8 +161,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // The cache profile differs from [bdb.DefaultOptions]: 8 MiB memtables
 // (3 of them), no compression and no block cache (Badger panics when
 // compression is on without a block cache, so keep the two together), a
-// 16 MiB index cache, 2 compactors, 256 MiB value-log files, metrics, conflict
-// detection and logging off.
+// 16 MiB index cache, 2 compactors, value-log files the size of the largest
+// value (64 MiB and 64 KiB by default, see [WithMaxValueSize]), metrics,
+// conflict detection and logging off.
 func WithBadgerOptions(fn func(bdb.Options) bdb.Options) Option {
 	return func(c *config) {
 		if fn != nil {
@@ -119,10 +173,17 @@ func WithBadgerOptions(fn func(bdb.Options) bdb.Options) Option {
 }
 
 // WithMaxValueSize sets the largest value Set accepts, in bytes; a larger
-// value is refused with an error matching [ErrValueTooLarge] and nothing is
-// written. The default (and 0) is 64 MiB on disk, and one byte less than the
-// value threshold (1 MiB - 1) in memory. On disk the bound may go up to the
-// value-log file size (256 MiB) less 64 KiB.
+// value is refused with an error matching [ErrTooLarge] and nothing is
+// written. The default (and 0) is 64 MiB on disk (a sixteenth of the budget
+// when [WithMaxBytes] is smaller than 1 GiB), and one byte less than the
+// value threshold (1 MiB - 1) in memory. On disk it may go up to 1 GiB less
+// 64 KiB.
+//
+// On disk it also sizes the value-log files, which hold values of 1 MiB and
+// more: a file is the maximum value size plus 64 KiB (1 MiB at least).
+// Value-log GC never rewrites the newest file, so under churn up to about
+// one file of expired values stays on disk: a smaller maximum value size
+// bounds the disk use more tightly.
 func WithMaxValueSize(n int64) Option { return func(c *config) { c.maxValueSize = n } }
 
 // withBatching turns group commit on or off; benchmarks use it to measure
@@ -137,11 +198,27 @@ func (c *config) badgerOptions(dir string) (bdb.Options, error) {
 	if c.maxValueSize < 0 {
 		return bdb.Options{}, fmt.Errorf("negative maximum value size %d", c.maxValueSize)
 	}
+	switch {
+	case c.maxBytes < 0:
+		return bdb.Options{}, fmt.Errorf("negative byte budget %d", c.maxBytes)
+	case c.maxBytes == 0:
+	case c.inMemory || c.readOnly:
+		return bdb.Options{}, errors.New("a byte budget needs a writable directory (not in-memory or read-only mode)")
+	case c.gcInterval < 0:
+		return bdb.Options{}, errors.New("a byte budget needs the GC loop (a GC interval of 0 or more)")
+	}
 	if c.gcInterval == 0 {
 		c.gcInterval = defaultGCInterval
 	}
 	if c.inMemory {
 		dir = ""
+	}
+	maxValue := c.maxValueSize
+	if maxValue == 0 {
+		maxValue = defaultMaxValueSize
+		if c.maxBytes > 0 {
+			maxValue = min(maxValue, c.maxBytes/16)
+		}
 	}
 	o := bdb.DefaultOptions(dir).
 		WithLogger(nil).
@@ -152,7 +229,7 @@ func (c *config) badgerOptions(dir string) (bdb.Options, error) {
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(16 << 20).
 		WithNumCompactors(2).
-		WithValueLogFileSize(valueLogFileSize).
+		WithValueLogFileSize(min(max(maxValue+vlogFileSlack, 1<<20), maxValueLogFileSize)).
 		WithDetectConflicts(false)
 	for _, fn := range c.tune {
 		o = fn(o)
@@ -169,19 +246,24 @@ func (c *config) badgerOptions(dir string) (bdb.Options, error) {
 		return bdb.Options{}, errors.New("compression needs a block cache: set BlockCacheSize above 0 or turn compression off")
 	}
 
-	limit := o.ValueLogFileSize - 64<<10
+	limit := o.ValueLogFileSize - vlogFileSlack
 	if c.inMemory {
 		// In memory, a value of exactly the threshold crashes Badger and a
 		// larger one is refused, so stay strictly below it.
 		limit = o.ValueThreshold - 1
 	}
 	switch {
-	case c.maxValueSize == 0 && c.inMemory:
-		c.maxValueSize = limit
 	case c.maxValueSize == 0:
-		c.maxValueSize = min(defaultMaxValueSize, limit)
+		c.maxValueSize = min(maxValue, limit)
 	case c.maxValueSize > limit:
 		return bdb.Options{}, fmt.Errorf("maximum value size %d is over the limit of %d for these Badger options", c.maxValueSize, limit)
 	}
+	if c.maxBytes > 0 && c.maxBytes < minBudgetMemTables*o.MemTableSize {
+		return bdb.Options{}, fmt.Errorf("byte budget %d under the minimum of %d (%d memtables)", c.maxBytes, minBudgetMemTables*o.MemTableSize, minBudgetMemTables)
+	}
+	if c.maxBytes > 0 && c.maxValueSize > c.maxBytes/8 {
+		return bdb.Options{}, fmt.Errorf("maximum value size %d is over an eighth of the byte budget %d", c.maxValueSize, c.maxBytes)
+	}
+
 	return o, nil
 }
