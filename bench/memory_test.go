@@ -1,0 +1,284 @@
+package bench
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/gecaso/gecaso/bench/internal/mapmemory"
+	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/memory"
+)
+
+// memorySize is a number of resident entries.
+type memorySize struct {
+	name string
+	n    int
+}
+
+// memorySizes are the numbers of resident entries the memory benchmarks
+// measure: a million and ten million only with GECASO_BENCH_LARGE=1, as
+// they take long to fill (ten million need about 3 GB per store).
+func memorySizes() []memorySize {
+	sizes := []memorySize{{"n=1e3", 1_000}, {"n=1e5", 100_000}}
+	if os.Getenv("GECASO_BENCH_LARGE") == "1" {
+		sizes = append(sizes, memorySize{"n=1e6", 1_000_000}, memorySize{"n=1e7", 10_000_000})
+	}
+	return sizes
+}
+
+// BenchmarkMemoryScale measures a gecaso hit on a random one of n resident
+// entries over storage/memory and over the map layout it replaced, beside
+// freecache + msgpack and otter, as BenchmarkScale does. It also reports
+// the Go heap each entry takes, and the GC's share of the CPU during the
+// loop (gc-%, over the GC cycles that completed in it, gc-cycles; 0 when
+// none did: cmd/memgc runs long enough for several).
+func BenchmarkMemoryScale(b *testing.B) {
+	for _, s := range memorySizes() {
+		b.Run(s.name, func(b *testing.B) {
+			for _, p := range MemoryPeers[Small]() {
+				b.Run(p.Name, func(b *testing.B) { memoryScale(b, p, s.n) })
+			}
+		})
+	}
+}
+
+func memoryScale(b *testing.B, p Peer[int, Small], n int) {
+	var before runtime.MemStats
+	if current.name != b.Name() {
+		releaseFixture()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+	}
+	fx := open(b, p, n+n/4, smallSize, func(fx *fixture[int, Small]) {
+		ctx := context.Background()
+		for i := range n {
+			if _, err := fx.m.Call(ctx, i); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		fx.extra["heap-B/entry"] = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+	})
+	ctx := context.Background()
+	measure(b, fx, func() {
+		gc0 := ReadGC()
+		x := newXorshift()
+		for b.Loop() {
+			if _, err := fx.m.Call(ctx, int(x.next()%uint64(n))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		share, cycles := GCShare(gc0, ReadGC())
+		b.ReportMetric(100*share, "gc-%")
+		b.ReportMetric(float64(cycles), "gc-cycles")
+	})
+}
+
+// memKeys makes storage keys shaped like gecaso's (a namespace and the
+// base64 of a SHA-256 digest, 76 bytes) from an index, into a buffer, so
+// that a benchmark over ten million entries does not keep ten million
+// strings on the heap.
+type memKeys struct{ buf []byte }
+
+const memKeyPrefix = "github.com/acme/app.fetchUser@v1:"
+
+func (k *memKeys) key(i int) []byte {
+	var d [32]byte
+	x := uint64(i)*0x9e3779b97f4a7c15 + 1
+	for j := 0; j < len(d); j += 8 {
+		x ^= x >> 29
+		x *= 0xbf58476d1ce4e5b9
+		for b := range 8 {
+			d[j+b] = byte(x >> (8 * b))
+		}
+	}
+	k.buf = base64.RawURLEncoding.AppendEncode(append(k.buf[:0], memKeyPrefix...), d[:])
+	return k.buf
+}
+
+// str returns the key in k's buffer as a string without copying it: for
+// reads only, which keep nothing of the key.
+func (k *memKeys) str(i int) string {
+	b := k.key(i)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// memStorage is a storage under test with what the latency benchmark needs.
+type memStorage interface {
+	storage.Storage
+	storage.Viewer
+	Close() error
+}
+
+var memStorages = []struct {
+	name string
+	open func() memStorage
+}{
+	{"memory", func() memStorage { return memory.New() }},
+	{"memory-map", func() memStorage { return mapmemory.New() }},
+}
+
+const memValueSize = 100 // bytes: a small encoded result
+
+// filledStorage returns a storage holding n entries, opened and filled
+// the first time and kept as the current fixture, so that the
+// sub-benchmarks of one size reuse it.
+func filledStorage(b *testing.B, name string, open func() memStorage, n int) memStorage {
+	id := fmt.Sprintf("storage %s %d", name, n)
+	if current.name == id {
+		return current.val.(memStorage)
+	}
+	releaseFixture()
+	s := open()
+	var k memKeys
+	v := make([]byte, memValueSize)
+	ctx := context.Background()
+	for i := range n {
+		if err := s.Set(ctx, string(k.key(i)), v, storage.Params{TTL: time.Hour}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	current.name, current.val = id, s
+	current.release = func() { s.Close() }
+	return s
+}
+
+// BenchmarkMemoryHit measures storage-level hits (Get, which copies, and
+// View, which lends) on random keys among n resident entries, from one
+// goroutine and from GOMAXPROCS goroutines: run it with -cpu 1,2 and
+// divide the parallel ns/op at -cpu 1 by the one at -cpu 2 for the
+// speed-up of two cores.
+func BenchmarkMemoryHit(b *testing.B) {
+	errSize := fmt.Errorf("wrong size")
+	view := func(v []byte) error {
+		if len(v) != memValueSize {
+			return errSize
+		}
+		return nil
+	}
+	for _, sz := range memorySizes() {
+		for _, st := range memStorages {
+			b.Run(sz.name+"/"+st.name, func(b *testing.B) {
+				s := filledStorage(b, st.name, st.open, sz.n)
+				ctx := context.Background()
+				ops := map[string]func(key string) error{
+					"get": func(key string) error {
+						_, err := s.Get(ctx, key)
+						return err
+					},
+					"view": func(key string) error { return s.View(ctx, key, view) },
+				}
+				for _, name := range []string{"get", "view"} {
+					op := ops[name]
+					b.Run(name+"/serial", func(b *testing.B) {
+						b.ReportAllocs()
+						var k memKeys
+						x := newXorshift()
+						for b.Loop() {
+							if err := op(k.str(int(x.next() % uint64(sz.n)))); err != nil {
+								b.Fatal(err)
+							}
+						}
+					})
+					b.Run(name+"/parallel", func(b *testing.B) {
+						b.ReportAllocs()
+						b.RunParallel(func(pb *testing.PB) {
+							var k memKeys
+							x := newXorshift()
+							for pb.Next() {
+								if err := op(k.str(int(x.next() % uint64(sz.n)))); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						})
+					})
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMemorySetLatency measures every Set's latency while a storage
+// of n entries is overwritten at random, which keeps compaction busy in
+// storage/memory, and reports its percentiles and maximum (p50-ns,
+// p99-ns, p999-ns, max-ns) beside the mean; fill-max-ns is the slowest Set
+// while the storage was filled (index growth, new segments). With
+// storage/memory it also reports the segments compacted per million
+// Sets and the arena's garbage at the end, in percent.
+func BenchmarkMemorySetLatency(b *testing.B) {
+	sizes := []memorySize{{"n=1e5", 100_000}}
+	if os.Getenv("GECASO_BENCH_LARGE") == "1" {
+		sizes = append(sizes, memorySize{"n=1e6", 1_000_000}, memorySize{"n=1e7", 10_000_000})
+	}
+	for _, sz := range sizes {
+		for _, st := range memStorages {
+			b.Run(sz.name+"/"+st.name, func(b *testing.B) { setLatency(b, st.open, sz.n) })
+		}
+	}
+}
+
+func setLatency(b *testing.B, open func() memStorage, n int) {
+	releaseFixture()
+	s := open()
+	defer s.Close()
+	ctx := context.Background()
+	var k memKeys
+	// Values of 50 to 250 bytes, so that entries of different sizes mix
+	// in the segments.
+	v := make([]byte, 250)
+	x := newXorshift()
+	var fillMax time.Duration
+	for i := range n {
+		key := string(k.key(i))
+		t0 := time.Now()
+		if err := s.Set(ctx, key, v[:50+x.next()%200], storage.Params{}); err != nil {
+			b.Fatal(err)
+		}
+		fillMax = max(fillMax, time.Since(t0))
+	}
+	runtime.GC()
+	var st0 memory.Stats
+	mem, _ := s.(*memory.Storage)
+	if mem != nil {
+		st0 = mem.Stats()
+	}
+	lat := make([]time.Duration, 0, 1<<20)
+	keyBuf := make([]byte, 0, 128)
+	b.ReportAllocs()
+	for b.Loop() {
+		// The key is copied outside the timed part, as a caller's key
+		// already exists; the map layout keeps the string it is given.
+		kb := k.key(int(x.next() % uint64(n)))
+		keyBuf = append(keyBuf[:0], kb...)
+		key := string(keyBuf)
+		val := v[:50+x.next()%200]
+		t0 := time.Now()
+		if err := s.Set(ctx, key, val, storage.Params{}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
+	b.ReportMetric(pct(0.5), "p50-ns")
+	b.ReportMetric(pct(0.99), "p99-ns")
+	b.ReportMetric(pct(0.999), "p999-ns")
+	b.ReportMetric(float64(lat[len(lat)-1]), "max-ns")
+	b.ReportMetric(float64(fillMax), "fill-max-ns")
+	if mem != nil {
+		st := mem.Stats()
+		b.ReportMetric(float64(st.Compactions-st0.Compactions)/float64(len(lat))*1e6, "compactions/Mop")
+		b.ReportMetric(100*float64(st.GarbageBytes)/float64(st.ArenaBytes), "garbage-%")
+	}
+}
