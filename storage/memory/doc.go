@@ -62,16 +62,20 @@
 // passes a quarter of the bytes it has written (and at least 1 KiB),
 // compaction picks the segment with the most garbage, copies its live
 // entries to the end of the shard's newest segment, points their slots at
-// the copies, and drops it. It runs in steps that hold the lock for a
-// bounded time (at most about 64 KiB of copying and the index probes of
-// the entries moved): each write that makes garbage pays a step worth
-// about eight times the garbage it made, so that compaction keeps pace
-// with writes at a cost proportional to them, and the sweeper (below)
-// finishes the job on shards that stopped being written. Entries keep
-// their Seq and expiry when moved. The index grows (or is rebuilt without
-// its deleted slots) under the lock in one go: a fraction of a
-// millisecond for the 40,000 entries of a shard of a ten-million-entry
-// storage; readers meanwhile go on with the previous index.
+// the copies, and drops it. Entries keep their Seq and expiry when moved.
+// Compaction runs in steps that hold the lock for a bounded time (about
+// 64 KiB of copying, or the index probes of 150 small entries: tens of
+// microseconds). Each write that makes garbage pays a step worth about
+// eight times the garbage it made; the segment compacted is at least a
+// quarter garbage, so compaction keeps pace with the writes, at a cost
+// proportional to them. The sweeper (below) finishes the job on shards no
+// longer written to.
+//
+// The index grows (or is rebuilt without its deleted slots) under the
+// lock in one go: a fraction of a millisecond for the 40,000 entries of a
+// shard of a ten-million-entry storage, during which readers go on with
+// the previous index. The sweeper shrinks an index left less than an
+// eighth full.
 //
 // # Expiry
 //

@@ -171,7 +171,7 @@ func (sh *shard) dropExpired(key string, tag uint32, seq uint64, now int64) {
 		return
 	}
 	sh.expired++
-	sh.payLocked(sh.removeSlotLocked(t, at), 0)
+	sh.payLocked(sh.removeSlotLocked(t, at))
 }
 
 // Get returns a copy of the value stored under key, which the caller owns,
@@ -220,7 +220,7 @@ func (s *Storage) Set(_ context.Context, key string, value []byte, p storage.Par
 		exp = s.expiry(p.TTL)
 	}
 	var jumbo []byte
-	if size > s.cfg.segMax/4 {
+	if size > s.cfg.jumbo {
 		// Too large to share a segment: it gets its own, written before
 		// the lock is taken.
 		jumbo = make([]byte, size)
@@ -266,7 +266,7 @@ func (sh *shard) remove(key string, tag uint32) error {
 		return nil
 	}
 	if at, _ := sh.findLocked(t, key, tag); at >= 0 {
-		sh.payLocked(sh.removeSlotLocked(t, at), 0)
+		sh.payLocked(sh.removeSlotLocked(t, at))
 	}
 	return nil
 }

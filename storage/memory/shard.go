@@ -15,11 +15,14 @@ var errFull = errors.New("gecaso/memory: a shard holds too many segments")
 
 const (
 	// moveCost is what moving one entry costs in compaction budget beyond
-	// its bytes: hashing its key and probing the index for it.
-	moveCost = 64
+	// its bytes: hashing its key and probing the index for it, a cache
+	// miss in a large shard, which takes about as long as copying a few
+	// hundred bytes.
+	moveCost = 256
 
-	// stepBudget bounds the bytes one compaction step moves, and so how
-	// long it holds the shard's lock: at most a few tens of microseconds.
+	// stepBudget bounds the budget of one compaction step, and so how long
+	// it holds the shard's lock: about 64 KiB of copying, or 150 entries
+	// of 200 bytes, a few tens of microseconds.
 	stepBudget = 64 << 10
 
 	// chunkSlots is how many slots a walk over a shard's index (Scan,
@@ -220,9 +223,9 @@ func (sh *shard) tableLocked() *table {
 	return t
 }
 
-// growLocked replaces t by a table with room for twice the live entries,
+// resizeLocked replaces t by a table with room for twice the live entries,
 // dropping the tombstones, and returns it.
-func (sh *shard) growLocked(t *table) *table {
+func (sh *shard) resizeLocked(t *table) *table {
 	size := minTable
 	for size < 2*(sh.entries+1) {
 		size *= 2
@@ -239,7 +242,7 @@ func (sh *shard) setLocked(key string, value []byte, tag uint32, seq uint64, exp
 	t := sh.tableLocked()
 	at, free := sh.findLocked(t, key, tag)
 	if at < 0 && t.slots[free].Load() == slotEmpty && 4*(sh.used+1) > 3*len(t.slots) {
-		t = sh.growLocked(t)
+		t = sh.resizeLocked(t)
 		at, free = sh.findLocked(t, key, tag)
 	}
 
@@ -272,7 +275,7 @@ func (sh *shard) setLocked(key string, value []byte, tag uint32, seq uint64, exp
 	if at >= 0 {
 		old := t.slots[at].Load()
 		t.slots[at].Store(sl)
-		sh.payLocked(sh.killLocked(slotLoc(old)), size)
+		sh.payLocked(sh.killLocked(slotLoc(old)))
 		return nil
 	}
 	if t.slots[free].Load() == slotEmpty {
@@ -407,14 +410,17 @@ func (sh *shard) overLocked() bool {
 }
 
 // payLocked runs compaction after a write that made garbage bytes of
-// garbage and wrote written bytes: about eight bytes moved per byte of
-// garbage made, and at most a step plus twice what the write wrote, so
-// that compaction keeps up with writes at a cost proportional to them.
-func (sh *shard) payLocked(garbage, written int) {
+// garbage: about eight bytes moved per byte of garbage made, at most a
+// step. The segment with the most garbage is at least a quarter garbage
+// when compaction runs, so moving eight bytes reclaims about three or
+// more: compaction keeps pace with the writes that make garbage, at a
+// cost proportional to them. (An entry of more than 32 KiB has a segment
+// of its own and makes no garbage.)
+func (sh *shard) payLocked(garbage int) {
 	if garbage == 0 || (sh.evac == nil && !sh.overLocked()) {
 		return
 	}
-	sh.compactLocked(min(8*garbage, stepBudget+2*written))
+	sh.compactLocked(min(8*garbage, stepBudget))
 }
 
 // compactLocked moves up to about budget bytes of live entries out of the

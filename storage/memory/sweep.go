@@ -20,10 +20,16 @@ func (s *Storage) sweepLoop(interval time.Duration) {
 }
 
 // sweep removes the entries of sh expired at now, then compacts the shard
-// if its garbage passed the threshold, in steps that let writers in. It
-// returns how many entries it removed.
+// if its garbage passed the threshold, in steps that let writers in, and
+// shrinks its index if it is less than an eighth full. It returns how
+// many entries it removed.
 func (sh *shard) sweep(now int64) int {
 	n := sh.expire(now)
 	sh.compact()
+	sh.mu.Lock()
+	if t := sh.tab.Load(); !sh.closed && t != nil && len(t.slots) > minTable && 8*sh.entries < len(t.slots) {
+		sh.resizeLocked(t)
+	}
+	sh.mu.Unlock()
 	return n
 }
