@@ -167,7 +167,7 @@ func (sh *shard) dropExpired(key string, tag uint32, seq uint64, now int64) {
 	if at < 0 {
 		return
 	}
-	if h, _, _ := sh.headerAt(slotLoc(t.slots[at].Load())); h.seq != seq || !h.expired(now) {
+	if h, _, _ := sh.headerAtLocked(slotLoc(t.slots[at].Load())); h.seq != seq || !h.expired(now) {
 		return
 	}
 	sh.expired++

@@ -11,7 +11,7 @@ import (
 
 // errFull is returned by a Set that would give a shard more segments than
 // a location can name: far beyond any memory, in practice.
-var errFull = errors.New("gecaso/memory: a shard holds too many segments")
+var errFull = errors.New("its shard holds too many segments")
 
 const (
 	// moveCost is what moving one entry costs in compaction budget beyond
@@ -151,16 +151,16 @@ func (sh *shard) probe(key string, tag uint32) (h header, v []byte, found, sure 
 
 // --- writes, under the lock ------------------------------------------
 
-// segmentAt returns the segment and offset of loc. The caller holds the
-// lock, under which every slot locates a live entry.
-func (sh *shard) segmentAt(loc uint32) (*segment, int) {
+// segmentAtLocked returns the segment and offset of loc. The caller holds
+// the lock, under which every slot locates a live entry.
+func (sh *shard) segmentAtLocked(loc uint32) (*segment, int) {
 	return (*sh.dir.Load())[locSegment(loc)], locOffset(loc)
 }
 
-// headerAt returns the header of the live entry at loc, and its segment's
-// written bytes.
-func (sh *shard) headerAt(loc uint32) (header, []byte, int) {
-	g, off := sh.segmentAt(loc)
+// headerAtLocked returns the header of the live entry at loc, its
+// segment's written bytes and its offset in them.
+func (sh *shard) headerAtLocked(loc uint32) (header, []byte, int) {
+	g, off := sh.segmentAtLocked(loc)
 	b := g.buf[:g.end]
 	h, _ := entryAt(b, off)
 	return h, b, off
@@ -185,7 +185,7 @@ func (sh *shard) findLocked(t *table, key string, tag uint32) (at, free int) {
 				free = int(i)
 			}
 		case slotTag(sl) == tag:
-			h, b, off := sh.headerAt(slotLoc(sl))
+			h, b, off := sh.headerAtLocked(slotLoc(sl))
 			if string(keyAt(b, off, &h)) == key {
 				return int(i), free
 			}
@@ -310,7 +310,7 @@ func (sh *shard) addLiveLocked(g *segment, size int, exp int64) {
 // more, and returns the bytes of garbage it leaves: none when its segment
 // held nothing else and was dropped.
 func (sh *shard) killLocked(loc uint32) int {
-	g, off := sh.segmentAt(loc)
+	g, off := sh.segmentAtLocked(loc)
 	h, _ := entryAt(g.buf[:g.end], off)
 	n := h.size()
 	g.live -= n

@@ -57,7 +57,7 @@ func (sh *shard) collect(dst []storage.KeyInfo, prefix string) (_ []storage.KeyI
 	start := len(dst)
 	now := sh.s.now()
 	ok = sh.walk(func(t *table, i int) {
-		h, b, off := sh.headerAt(slotLoc(t.slots[i].Load()))
+		h, b, off := sh.headerAtLocked(slotLoc(t.slots[i].Load()))
 		k := keyAt(b, off, &h)
 		if !h.expired(now) && strings.HasPrefix(string(k), prefix) {
 			dst = append(dst, sh.s.keyInfo(string(k), &h))
@@ -82,7 +82,7 @@ func (sh *shard) deletePrefix(prefix string) bool {
 		return true
 	}
 	ok := sh.walk(func(t *table, i int) {
-		h, b, off := sh.headerAt(slotLoc(t.slots[i].Load()))
+		h, b, off := sh.headerAtLocked(slotLoc(t.slots[i].Load()))
 		if strings.HasPrefix(string(keyAt(b, off, &h)), prefix) {
 			sh.removeSlotLocked(t, i)
 		}
@@ -111,7 +111,7 @@ func (sh *shard) expire(now int64) int {
 	mins := map[*segment]int64{} // the least expiry left in each segment read
 	replaced := false
 	sh.walk(func(t *table, i int) {
-		g, off := sh.segmentAt(slotLoc(t.slots[i].Load()))
+		g, off := sh.segmentAtLocked(slotLoc(t.slots[i].Load()))
 		if g.ttlLive == 0 || g.minExp > now {
 			return
 		}
