@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -70,17 +71,37 @@ func memoryScale(b *testing.B, p Peer[int, Small], n int) {
 	})
 	ctx := context.Background()
 	measure(b, fx, func() {
-		gc0 := ReadGC()
+		gc0, cpu0 := ReadGC(), cpuTime()
 		x := newXorshift()
 		for b.Loop() {
 			if _, err := fx.m.Call(ctx, int(x.next()%uint64(n))); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu0)
 		share, cycles := GCShare(gc0, ReadGC())
 		b.ReportMetric(100*share, "gc-%")
 		b.ReportMetric(float64(cycles), "gc-cycles")
 	})
+}
+
+// cpuTime returns the CPU time the process has used, in user and system
+// mode, on all its threads (the GC's included).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per op since cpu0 as cpu-ns/op. On a
+// machine shared with other work, a benchmark loses wall time when it is
+// not scheduled; its CPU time per op is steadier.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	if b.N > 0 {
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	}
 }
 
 // memKeys makes storage keys shaped like gecaso's (a namespace and the
@@ -184,11 +205,13 @@ func BenchmarkMemoryHit(b *testing.B) {
 						b.ReportAllocs()
 						var k memKeys
 						x := newXorshift()
+						cpu0 := cpuTime()
 						for b.Loop() {
 							if err := op(k.str(int(x.next() % uint64(sz.n)))); err != nil {
 								b.Fatal(err)
 							}
 						}
+						reportCPU(b, cpu0)
 					})
 					b.Run(name+"/parallel", func(b *testing.B) {
 						b.ReportAllocs()
