@@ -19,14 +19,15 @@
 // eighth of its live bytes) into which entries are appended one after the
 // other, each a 24-byte header (write sequence, expiry, key and value
 // lengths), the key and the value, padded to 8 bytes. An entry larger than
-// 256 KiB gets a segment of its own, of its exact size, written before
-// the shard's lock is taken. The shard's index is an open-addressing hash
-// table of 64-bit slots, each holding 32 bits of the key's hash and the
-// entry's location (segment and offset); a lookup compares the stored key
-// bytes of the entries whose hash bits match. Segments hold no pointer and
+// 32 KiB gets a segment of its own, of its exact size, written before the
+// shard's lock is taken; overwriting or removing it drops the segment.
+// The shard's index is an open-addressing hash table of 64-bit slots, each
+// holding 32 bits of the key's hash and the entry's location (segment and
+// offset); a lookup compares the stored key bytes of the entries whose
+// hash bits match. Segments hold no pointer and
 // the index holds none, so the collector marks each without looking
-// inside: its work per cycle depends on the number of segments (a few
-// thousand at ten million entries), not of entries.
+// inside: its work per cycle depends on the number of segments (about
+// ten thousand at ten million entries), not of entries.
 //
 // An entry costs its key and value, 24 bytes of header, up to 7 of
 // padding and 11 to 32 bytes of index (8 per slot, the index kept from a
