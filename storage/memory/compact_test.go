@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/storagetest"
 )
 
 // compactAll runs compaction on every shard until each is under its
@@ -321,4 +322,12 @@ func TestConcurrentReadsDuringCompaction(t *testing.T) {
 	if st := s.Stats(); st.Compactions == 0 {
 		t.Errorf("%+v: the load did not compact", st)
 	}
+}
+
+// TestConformanceSmallSegments runs the conformance suite over segments so
+// small that its writes keep compaction and segment turnover going.
+func TestConformanceSmallSegments(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Storage {
+		return New(withSegments(64, 512))
+	})
 }
