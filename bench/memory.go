@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"encoding/base64"
 	"runtime/metrics"
+	"unsafe"
 
 	"github.com/gecaso/gecaso/bench/internal/mapmemory"
 	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/memory"
 )
 
 // The memory benchmarks (memory_test.go, cmd/memgc) compare gecaso's
@@ -87,4 +90,50 @@ func GCShare(before, after GCSample) (share float64, cycles uint64) {
 		return 0, cycles
 	}
 	return (after.GC - before.GC) / used, cycles
+}
+
+// MemKeys makes storage keys shaped like gecaso's (a namespace and the
+// base64 of a SHA-256 digest, 76 bytes) from an index, into a buffer, so
+// that a benchmark over ten million entries does not keep ten million
+// strings on the heap.
+type MemKeys struct{ buf []byte }
+
+const memKeyPrefix = "github.com/acme/app.fetchUser@v1:"
+
+// Key returns the i-th key, in k's buffer: valid until the next call.
+func (k *MemKeys) Key(i int) []byte {
+	var d [32]byte
+	x := uint64(i)*0x9e3779b97f4a7c15 + 1
+	for j := 0; j < len(d); j += 8 {
+		x ^= x >> 29
+		x *= 0xbf58476d1ce4e5b9
+		for b := range 8 {
+			d[j+b] = byte(x >> (8 * b))
+		}
+	}
+	k.buf = base64.RawURLEncoding.AppendEncode(append(k.buf[:0], memKeyPrefix...), d[:])
+	return k.buf
+}
+
+// Str returns the i-th key as a string over k's buffer, without a copy:
+// for reads only, which keep nothing of the key.
+func (k *MemKeys) Str(i int) string {
+	b := k.Key(i)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// MemStorage is a storage measured at the storage level, without gecaso.
+type MemStorage interface {
+	storage.Storage
+	storage.Viewer
+	Close() error
+}
+
+// MemStorages are storage/memory and the map layout it replaced.
+var MemStorages = []struct {
+	Name string
+	Open func() MemStorage
+}{
+	{"memory", func() MemStorage { return memory.New() }},
+	{"memory-map", func() MemStorage { return mapmemory.New() }},
 }

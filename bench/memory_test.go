@@ -2,17 +2,14 @@ package bench
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
+		"fmt"
 	"os"
 	"runtime"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
-	"github.com/gecaso/gecaso/bench/internal/mapmemory"
 	"github.com/gecaso/gecaso/storage"
 	"github.com/gecaso/gecaso/storage/memory"
 )
@@ -104,67 +101,23 @@ func reportCPU(b *testing.B, cpu0 time.Duration) {
 	}
 }
 
-// memKeys makes storage keys shaped like gecaso's (a namespace and the
-// base64 of a SHA-256 digest, 76 bytes) from an index, into a buffer, so
-// that a benchmark over ten million entries does not keep ten million
-// strings on the heap.
-type memKeys struct{ buf []byte }
-
-const memKeyPrefix = "github.com/acme/app.fetchUser@v1:"
-
-func (k *memKeys) key(i int) []byte {
-	var d [32]byte
-	x := uint64(i)*0x9e3779b97f4a7c15 + 1
-	for j := 0; j < len(d); j += 8 {
-		x ^= x >> 29
-		x *= 0xbf58476d1ce4e5b9
-		for b := range 8 {
-			d[j+b] = byte(x >> (8 * b))
-		}
-	}
-	k.buf = base64.RawURLEncoding.AppendEncode(append(k.buf[:0], memKeyPrefix...), d[:])
-	return k.buf
-}
-
-// str returns the key in k's buffer as a string without copying it: for
-// reads only, which keep nothing of the key.
-func (k *memKeys) str(i int) string {
-	b := k.key(i)
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// memStorage is a storage under test with what the latency benchmark needs.
-type memStorage interface {
-	storage.Storage
-	storage.Viewer
-	Close() error
-}
-
-var memStorages = []struct {
-	name string
-	open func() memStorage
-}{
-	{"memory", func() memStorage { return memory.New() }},
-	{"memory-map", func() memStorage { return mapmemory.New() }},
-}
-
 const memValueSize = 100 // bytes: a small encoded result
 
 // filledStorage returns a storage holding n entries, opened and filled
 // the first time and kept as the current fixture, so that the
 // sub-benchmarks of one size reuse it.
-func filledStorage(b *testing.B, name string, open func() memStorage, n int) memStorage {
+func filledStorage(b *testing.B, name string, open func() MemStorage, n int) MemStorage {
 	id := fmt.Sprintf("storage %s %d", name, n)
 	if current.name == id {
-		return current.val.(memStorage)
+		return current.val.(MemStorage)
 	}
 	releaseFixture()
 	s := open()
-	var k memKeys
+	var k MemKeys
 	v := make([]byte, memValueSize)
 	ctx := context.Background()
 	for i := range n {
-		if err := s.Set(ctx, string(k.key(i)), v, storage.Params{TTL: time.Hour}); err != nil {
+		if err := s.Set(ctx, string(k.Key(i)), v, storage.Params{TTL: time.Hour}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -188,9 +141,9 @@ func BenchmarkMemoryHit(b *testing.B) {
 		return nil
 	}
 	for _, sz := range memorySizes() {
-		for _, st := range memStorages {
-			b.Run(sz.name+"/"+st.name, func(b *testing.B) {
-				s := filledStorage(b, st.name, st.open, sz.n)
+		for _, st := range MemStorages {
+			b.Run(sz.name+"/"+st.Name, func(b *testing.B) {
+				s := filledStorage(b, st.Name, st.Open, sz.n)
 				ctx := context.Background()
 				ops := map[string]func(key string) error{
 					"get": func(key string) error {
@@ -203,11 +156,11 @@ func BenchmarkMemoryHit(b *testing.B) {
 					op := ops[name]
 					b.Run(name+"/serial", func(b *testing.B) {
 						b.ReportAllocs()
-						var k memKeys
+						var k MemKeys
 						x := newXorshift()
 						cpu0 := cpuTime()
 						for b.Loop() {
-							if err := op(k.str(int(x.next() % uint64(sz.n)))); err != nil {
+							if err := op(k.Str(int(x.next() % uint64(sz.n)))); err != nil {
 								b.Fatal(err)
 							}
 						}
@@ -216,10 +169,10 @@ func BenchmarkMemoryHit(b *testing.B) {
 					b.Run(name+"/parallel", func(b *testing.B) {
 						b.ReportAllocs()
 						b.RunParallel(func(pb *testing.PB) {
-							var k memKeys
+							var k MemKeys
 							x := newXorshift()
 							for pb.Next() {
-								if err := op(k.str(int(x.next() % uint64(sz.n)))); err != nil {
+								if err := op(k.Str(int(x.next() % uint64(sz.n)))); err != nil {
 									b.Error(err)
 									return
 								}
@@ -245,25 +198,25 @@ func BenchmarkMemorySetLatency(b *testing.B) {
 		sizes = append(sizes, memorySize{"n=1e6", 1_000_000}, memorySize{"n=1e7", 10_000_000})
 	}
 	for _, sz := range sizes {
-		for _, st := range memStorages {
-			b.Run(sz.name+"/"+st.name, func(b *testing.B) { setLatency(b, st.open, sz.n) })
+		for _, st := range MemStorages {
+			b.Run(sz.name+"/"+st.Name, func(b *testing.B) { setLatency(b, st.Open, sz.n) })
 		}
 	}
 }
 
-func setLatency(b *testing.B, open func() memStorage, n int) {
+func setLatency(b *testing.B, open func() MemStorage, n int) {
 	releaseFixture()
 	s := open()
 	defer s.Close()
 	ctx := context.Background()
-	var k memKeys
+	var k MemKeys
 	// Values of 50 to 250 bytes, so that entries of different sizes mix
 	// in the segments.
 	v := make([]byte, 250)
 	x := newXorshift()
 	var fillMax time.Duration
 	for i := range n {
-		key := string(k.key(i))
+		key := string(k.Key(i))
 		t0 := time.Now()
 		if err := s.Set(ctx, key, v[:50+x.next()%200], storage.Params{}); err != nil {
 			b.Fatal(err)
@@ -282,7 +235,7 @@ func setLatency(b *testing.B, open func() memStorage, n int) {
 	for b.Loop() {
 		// The key is copied outside the timed part, as a caller's key
 		// already exists; the map layout keeps the string it is given.
-		kb := k.key(int(x.next() % uint64(n)))
+		kb := k.Key(int(x.next() % uint64(n)))
 		keyBuf = append(keyBuf[:0], kb...)
 		key := string(keyBuf)
 		val := v[:50+x.next()%200]
