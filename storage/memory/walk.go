@@ -100,7 +100,7 @@ func (sh *shard) deletePrefix(prefix string) bool {
 // that later visits skip the segment until then.
 func (sh *shard) expire(now int64) int {
 	sh.mu.Lock()
-	if sh.closed || sh.ttlLive == 0 {
+	if sh.closed || !sh.mayExpireLocked(now) {
 		sh.mu.Unlock()
 		return 0
 	}
@@ -148,4 +148,19 @@ func (sh *shard) expire(now int64) int {
 		}
 	}
 	return n
+}
+
+// mayExpireLocked reports whether a segment of the shard may hold an entry
+// expired at now, so that a sweep of a shard whose entries all expire
+// later does not walk its index.
+func (sh *shard) mayExpireLocked(now int64) bool {
+	if sh.ttlLive == 0 {
+		return false
+	}
+	for _, g := range *sh.dir.Load() {
+		if g != nil && g.ttlLive > 0 && g.minExp <= now {
+			return true
+		}
+	}
+	return false
 }

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,9 @@ func main() {
 	parallel := flag.String("parallel", "", "comma-separated storages whose parallel speed-up to measure, each name@entries")
 	rounds := flag.Int("rounds", 400, "rounds of batches")
 	batch := flag.Int("batch", 2000, "hits per batch (per goroutine with -parallel)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the hits (not of the fill) to this file")
 	flag.Parse()
+	profile = *cpuprofile
 	fmt.Printf("GOMAXPROCS %d, %s, %s\n\n", runtime.GOMAXPROCS(0), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	var err error
 	switch {
@@ -59,6 +62,29 @@ func main() {
 		fmt.Fprintln(os.Stderr, "memhit:", err)
 		os.Exit(1)
 	}
+}
+
+// profile is the file to write a CPU profile to, or empty.
+var profile string
+
+// startProfile starts the CPU profile when one was asked for, and returns
+// what stops it.
+func startProfile() (stop func(), err error) {
+	if profile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // parse splits "name@1e6" into its parts.
@@ -116,7 +142,7 @@ func compare(specs string, rounds, batch int) error {
 		p := bench.MemoryPeers[bench.Small]()[i]
 		gen, seed := bench.Value[bench.Small](64), bench.Seed[int]()
 		fn := func(_ context.Context, a int) (bench.Small, error) { return gen(seed(a)), nil }
-		m, err := p.Open(bench.Config{Capacity: n + n/4, ValueSize: 64, Namespace: spec}, fn)
+		m, err := p.Open(bench.Config{Capacity: n + n/4, ValueSize: 64, Namespace: fmt.Sprintf("memhit-%d", len(ms))}, fn)
 		if err != nil {
 			return err
 		}
@@ -130,6 +156,11 @@ func compare(specs string, rounds, batch int) error {
 		fmt.Fprintf(os.Stderr, "filled %s in %v\n", spec, time.Since(start).Round(time.Millisecond))
 	}
 	runtime.GC()
+	stop, err := startProfile()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	x := rng(0x9e3779b97f4a7c15)
 	for r := range rounds {
 		for j := range ms {
