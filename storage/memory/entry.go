@@ -92,17 +92,17 @@ func valueAt(b []byte, off int, h *header) []byte {
 	return b[s : s+h.vlen : s+h.vlen]
 }
 
-// segment is a byte arena holding entries one after the other. Bytes below
-// pub are never written again: a write appends a new entry and compaction
-// copies live entries into another segment, then drops this one, which the
-// garbage collector frees once no slice lent by View points into it. So
-// readers read a segment without a lock, and never see its bytes change.
+// segment is a byte arena holding entries one after the other. Bytes once
+// published are never written again: a write appends a new entry and
+// compaction copies live entries into another segment, then drops this
+// one, which the garbage collector frees once no slice lent by View points
+// into it. So readers read a segment without a lock, and never see its
+// bytes change. Readers find a segment's bytes in the shard's directory
+// (see view); the segment itself is the writers' bookkeeping, guarded by
+// the shard's lock.
 type segment struct {
-	buf []byte       // allocated once, never resized
-	pub atomic.Int64 // bytes written and published; readers read below it only
-
-	// The fields below are guarded by the shard's lock.
-	end     int    // == pub, read by the writer without an atomic load
+	buf     []byte // allocated once, never resized
+	end     int    // bytes written (and published in the directory)
 	idx     uint32 // position in the shard's directory
 	live    int    // bytes of the live entries, padding included
 	ttlLive int    // live entries with an expiry
@@ -110,6 +110,15 @@ type segment struct {
 	jumbo   bool   // holds one entry too large to share a segment
 }
 
-// written returns the segment's published bytes. Readers call it after
-// loading a slot that locates an entry in it.
-func (g *segment) written() []byte { return g.buf[:g.pub.Load()] }
+// view is what readers need of a segment, kept by value in the shard's
+// directory so that a read goes from the directory straight to the bytes.
+// A directory is replaced, not modified, when a segment comes or goes, but
+// the pub of its newest copy grows as the segment is written; a reader
+// holding an older copy sees a smaller pub, and reads again.
+type view struct {
+	buf []byte       // the segment's buf; nil for an unused index
+	pub atomic.Int64 // bytes written and published; readers read below it only
+}
+
+// written returns the published bytes of the segment v shows.
+func (v *view) written() []byte { return v.buf[:v.pub.Load()] }

@@ -26,33 +26,42 @@ func (s *Storage) check() error {
 type segSums struct{ live, ttlLive int }
 
 func (sh *shard) checkLocked(shardIdx int) error {
-	dir := *sh.dir.Load()
-	if len(dir) == 0 || dir[0] != nil {
-		return fmt.Errorf("directory %v: want index 0 present and unused", dir)
+	dir, segs := *sh.dir.Load(), sh.segs
+	if len(segs) == 0 || segs[0] != nil {
+		return fmt.Errorf("segments %v: want index 0 present and unused", segs)
 	}
-	if len(dir) > 1 && dir[len(dir)-1] == nil {
-		return errors.New("directory ends with a free index")
+	if len(segs) > 1 && segs[len(segs)-1] == nil {
+		return errors.New("segments end with a free index")
+	}
+	if len(dir) != len(segs) {
+		return fmt.Errorf("directory of %d, %d segments", len(dir), len(segs))
 	}
 	var arena int64
-	for idx, g := range dir {
+	for idx, g := range segs {
 		if g == nil {
+			if dir[idx].buf != nil {
+				return fmt.Errorf("directory shows bytes at free index %d", idx)
+			}
 			continue
 		}
 		if int(g.idx) != idx {
 			return fmt.Errorf("segment at %d says it is at %d", idx, g.idx)
 		}
-		if g.pub.Load() != int64(g.end) {
-			return fmt.Errorf("segment %d: pub %d, end %d", idx, g.pub.Load(), g.end)
+		if len(dir[idx].buf) != len(g.buf) || &dir[idx].buf[:1][0] != &g.buf[:1][0] {
+			return fmt.Errorf("directory at %d shows other bytes than its segment", idx)
+		}
+		if dir[idx].pub.Load() != int64(g.end) {
+			return fmt.Errorf("segment %d: published %d, end %d", idx, dir[idx].pub.Load(), g.end)
 		}
 		if g.live == 0 && g != sh.head {
 			return fmt.Errorf("segment %d holds nothing live and is not the head", idx)
 		}
 		arena += int64(len(g.buf))
 	}
-	if sh.head != nil && (int(sh.head.idx) >= len(dir) || dir[sh.head.idx] != sh.head) {
+	if sh.head != nil && (int(sh.head.idx) >= len(segs) || segs[sh.head.idx] != sh.head) {
 		return errors.New("the head is not in the directory")
 	}
-	if sh.evac != nil && (int(sh.evac.idx) >= len(dir) || dir[sh.evac.idx] != sh.evac) {
+	if sh.evac != nil && (int(sh.evac.idx) >= len(segs) || segs[sh.evac.idx] != sh.evac) {
 		return errors.New("the segment being compacted is not in the directory")
 	}
 	if arena != sh.arena {
@@ -83,10 +92,10 @@ func (sh *shard) checkLocked(shardIdx int) error {
 			entries++
 			loc := slotLoc(sl)
 			si, off := locSegment(loc), locOffset(loc)
-			if int(si) >= len(dir) || dir[si] == nil {
+			if int(si) >= len(segs) || segs[si] == nil {
 				return fmt.Errorf("slot %d locates segment %d, absent", i, si)
 			}
-			g := dir[si]
+			g := segs[si]
 			h, ok := entryAt(g.buf[:g.end], off)
 			if !ok {
 				return fmt.Errorf("slot %d locates no entry at %d:%d", i, si, off)
@@ -129,7 +138,7 @@ func (sh *shard) checkLocked(shardIdx int) error {
 			return fmt.Errorf("used %d, slots say %d", sh.used, used)
 		}
 	}
-	for _, g := range dir {
+	for _, g := range segs {
 		if g == nil {
 			continue
 		}

@@ -15,7 +15,7 @@ func TestShardLayout(t *testing.T) {
 	if got := unsafe.Offsetof(sh.mu); got != 128 {
 		t.Errorf("the writers' fields start at byte %d, want 128", got)
 	}
-	if got := unsafe.Sizeof(sh); got != 256 {
-		t.Errorf("a shard takes %d bytes, want 256", got)
+	if got := unsafe.Sizeof(sh); got != 384 {
+		t.Errorf("a shard takes %d bytes, want 384", got)
 	}
 }

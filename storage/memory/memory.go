@@ -367,7 +367,7 @@ func (s *Storage) Stats() Stats {
 		if t := sh.tab.Load(); t != nil {
 			st.IndexBytes += 8 * int64(len(t.slots))
 		}
-		for _, g := range *sh.dir.Load() {
+		for _, g := range sh.segs {
 			if g != nil {
 				st.Segments++
 			}

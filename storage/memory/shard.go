@@ -38,8 +38,8 @@ type shard struct {
 	// unchanged around its probe knows that every location it followed
 	// named the segment it was written for.
 	gen atomic.Uint64
-	tab atomic.Pointer[table]      // nil until the first Set, after DeletePrefix("") and after Close
-	dir atomic.Pointer[[]*segment] // segments by index (0 unused); replaced, never modified, on a change
+	tab atomic.Pointer[table]  // nil until the first Set, after DeletePrefix("") and after Close
+	dir atomic.Pointer[[]view] // the segments' bytes by index (0 unused); see view
 
 	// Keeps what writers change off the cache lines readers load (CPUs
 	// fetch lines in pairs).
@@ -48,6 +48,7 @@ type shard struct {
 	mu     sync.Mutex // guards every field below, and every write to the three above
 	s      *Storage
 	closed bool
+	segs   []*segment // the segments by index, as in dir
 
 	head    *segment // where entries are appended; nil: none yet
 	evac    *segment // the segment compaction is emptying; nil: none
@@ -63,9 +64,9 @@ type shard struct {
 	compactions uint64 // segments emptied by compaction
 	expired     uint64 // entries reclaimed after they expired
 
-	// Rounds the shard up to 256 bytes (on 64-bit platforms; a test
-	// checks it), so that neighbours share no cache line.
-	_ [16]byte
+	// Rounds the shard up to 384 bytes (on 64-bit platforms; a test
+	// checks it), so that neighbours share no cache line pair.
+	_ [256 - 136]byte
 }
 
 func (sh *shard) init(s *Storage) {
@@ -77,8 +78,9 @@ func (sh *shard) init(s *Storage) {
 // segments are left to the garbage collector.
 func (sh *shard) resetLocked() {
 	sh.tab.Store(nil)
-	empty := []*segment{nil}
-	sh.dir.Store(&empty)
+	sh.segs = []*segment{nil}
+	dir := make([]view, 1)
+	sh.dir.Store(&dir)
 	sh.gen.Add(1)
 	sh.head, sh.evac, sh.evacOff = nil, nil, 0
 	sh.used, sh.entries, sh.kvBytes, sh.liveSpace, sh.arena, sh.ttlLive = 0, 0, 0, 0, 0, 0
@@ -129,12 +131,12 @@ func (sh *shard) probe(key string, tag uint32) (h header, v []byte, found, sure 
 		}
 		if slotTag(sl) == tag && isEntry(sl) {
 			loc := slotLoc(sl)
-			segs := *sh.dir.Load() // after the slot: a segment is in dir before any slot points into it
+			dir := *sh.dir.Load() // after the slot: a segment is in dir before any slot points into it
 			si := locSegment(loc)
-			if int(si) >= len(segs) || segs[si] == nil {
+			if int(si) >= len(dir) {
 				return h, nil, false, false
 			}
-			b := segs[si].written()
+			b := dir[si].written()
 			off := locOffset(loc)
 			var ok bool
 			if h, ok = entryAt(b, off); !ok {
@@ -154,7 +156,7 @@ func (sh *shard) probe(key string, tag uint32) (h header, v []byte, found, sure 
 // segmentAtLocked returns the segment and offset of loc. The caller holds
 // the lock, under which every slot locates a live entry.
 func (sh *shard) segmentAtLocked(loc uint32) (*segment, int) {
-	return (*sh.dir.Load())[locSegment(loc)], locOffset(loc)
+	return sh.segs[locSegment(loc)], locOffset(loc)
 }
 
 // headerAtLocked returns the header of the live entry at loc, its
@@ -255,7 +257,7 @@ func (sh *shard) setLocked(key string, value []byte, tag uint32, seq uint64, exp
 		}
 		g.jumbo = true
 		g.end = len(jumbo)
-		g.pub.Store(int64(g.end))
+		sh.publishLocked(g)
 		sh.addLiveLocked(g, size, exp)
 		loc = makeLoc(g.idx, 0)
 	} else {
@@ -265,7 +267,7 @@ func (sh *shard) setLocked(key string, value []byte, tag uint32, seq uint64, exp
 		}
 		putEntry(g.buf[off:off+size], seq, exp, key, value)
 		g.end = off + size
-		g.pub.Store(int64(g.end)) // before the slot: readers read below pub only
+		sh.publishLocked(g) // before the slot: readers read below pub only
 		sh.addLiveLocked(g, size, exp)
 		loc = makeLoc(g.idx, off)
 	}
@@ -350,42 +352,55 @@ func (sh *shard) appendLocked(size int) (*segment, int, error) {
 	return g, 0, nil
 }
 
-// installLocked adds a segment over buf to the directory, at the first free
-// index.
+// installLocked adds a segment over buf at the first free index.
 func (sh *shard) installLocked(buf []byte) (*segment, error) {
-	old := *sh.dir.Load()
-	idx := slices.Index(old[1:], nil) + 1
+	idx := slices.Index(sh.segs[1:], nil) + 1
 	if idx == 0 {
-		idx = len(old)
+		idx = len(sh.segs)
+		if idx > maxSegments {
+			return nil, errFull
+		}
+		sh.segs = append(sh.segs, nil)
 	}
-	if idx > maxSegments {
-		return nil, errFull
-	}
-	dir := make([]*segment, max(len(old), idx+1))
-	copy(dir, old)
 	g := &segment{buf: buf, idx: uint32(idx), minExp: math.MaxInt64}
-	dir[idx] = g
-	sh.dir.Store(&dir)
+	sh.segs[idx] = g
+	sh.storeDirLocked()
 	sh.arena += int64(len(buf))
 	return g, nil
 }
 
-// dropLocked removes g, which no slot locates any more, from the
-// directory. Its memory goes back to the garbage collector once no slice
-// lent by View points into it.
+// dropLocked removes g, which no slot locates any more. Its memory goes
+// back to the garbage collector once no slice lent by View points into
+// it.
 func (sh *shard) dropLocked(g *segment) {
-	old := *sh.dir.Load()
-	dir := slices.Clone(old)
-	dir[g.idx] = nil
-	for len(dir) > 1 && dir[len(dir)-1] == nil {
-		dir = dir[:len(dir)-1]
+	sh.segs[g.idx] = nil
+	for len(sh.segs) > 1 && sh.segs[len(sh.segs)-1] == nil {
+		sh.segs = sh.segs[:len(sh.segs)-1]
 	}
-	sh.dir.Store(&dir)
+	sh.storeDirLocked()
 	sh.gen.Add(1) // after the directory: see lookup
 	sh.arena -= int64(len(g.buf))
 	if sh.evac == g {
 		sh.evac = nil
 	}
+}
+
+// storeDirLocked publishes a new directory made from segs.
+func (sh *shard) storeDirLocked() {
+	dir := make([]view, len(sh.segs))
+	for i, g := range sh.segs {
+		if g != nil {
+			dir[i].buf = g.buf
+			dir[i].pub.Store(int64(g.end))
+		}
+	}
+	sh.dir.Store(&dir)
+}
+
+// publishLocked makes the bytes written to g up to g.end visible to
+// readers.
+func (sh *shard) publishLocked(g *segment) {
+	(*sh.dir.Load())[g.idx].pub.Store(int64(g.end))
 }
 
 // --- compaction ------------------------------------------------------
@@ -451,7 +466,7 @@ func (sh *shard) compactLocked(budget int) {
 func (sh *shard) victimLocked() *segment {
 	var best *segment
 	most := 0
-	for _, g := range *sh.dir.Load() {
+	for _, g := range sh.segs {
 		if g == nil || g.jumbo { // a jumbo segment is dropped with its entry
 			continue
 		}
@@ -493,7 +508,7 @@ func (sh *shard) evacuateLocked(g *segment, budget int) int {
 		}
 		copy(dst.buf[doff:doff+n], b[off:off+n])
 		dst.end = doff + n
-		dst.pub.Store(int64(dst.end))
+		sh.publishLocked(dst)
 		sh.addLiveLocked(dst, n, h.exp)
 		t.slots[i].Store(makeSlot(tag, makeLoc(dst.idx, doff)))
 		g.live -= n

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/gecaso/gecaso/storage"
@@ -104,7 +105,7 @@ func (sh *shard) expire(now int64) int {
 		sh.mu.Unlock()
 		return 0
 	}
-	startDir, startHead := *sh.dir.Load(), sh.head
+	startSegs, startHead := slices.Clone(sh.segs), sh.head
 	sh.mu.Unlock()
 
 	n := 0
@@ -142,8 +143,8 @@ func (sh *shard) expire(now int64) int {
 	for g, m := range mins {
 		// Only segments full before the walk: the head may have taken
 		// entries the walk did not see.
-		full := int(g.idx) < len(startDir) && startDir[g.idx] == g && g != startHead && g != sh.head
-		if dir := *sh.dir.Load(); full && int(g.idx) < len(dir) && dir[g.idx] == g {
+		full := int(g.idx) < len(startSegs) && startSegs[g.idx] == g && g != startHead && g != sh.head
+		if full && int(g.idx) < len(sh.segs) && sh.segs[g.idx] == g {
 			g.minExp = m
 		}
 	}
@@ -157,7 +158,7 @@ func (sh *shard) mayExpireLocked(now int64) bool {
 	if sh.ttlLive == 0 {
 		return false
 	}
-	for _, g := range *sh.dir.Load() {
+	for _, g := range sh.segs {
 		if g != nil && g.ttlLive > 0 && g.minExp <= now {
 			return true
 		}
