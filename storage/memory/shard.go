@@ -64,8 +64,9 @@ type shard struct {
 	compactions uint64 // segments emptied by compaction
 	expired     uint64 // entries reclaimed after they expired
 
-	// Rounds the shard up to 384 bytes (on 64-bit platforms; a test
-	// checks it), so that neighbours share no cache line pair.
+	// Pads the 136 bytes of the writers' fields to 256, so that a shard
+	// takes 384 bytes (on 64-bit platforms; a test checks it) and
+	// neighbours share no cache line pair.
 	_ [256 - 136]byte
 }
 
