@@ -25,7 +25,7 @@ const (
 // entrySize is the space an entry of a klen-byte key and a vlen-byte value
 // takes in a segment, or -1 when it exceeds maxEntry.
 func entrySize(klen, vlen int) int {
-	if klen > maxEntry || vlen > maxEntry || klen+vlen > maxEntry-hdrSize {
+	if int64(klen)+int64(vlen) > maxEntry-hdrSize { // in int64: no overflow on 32-bit platforms
 		return -1
 	}
 	return (hdrSize + klen + vlen + 7) &^ 7
