@@ -21,7 +21,7 @@ const (
 func benchKeyList(prefix string) []string {
 	keys := make([]string, benchKeys)
 	for i := range keys {
-		keys[i] = fmt.Sprintf("%sgithub.com/acme/app.fetchUser@v1:%064x", prefix, i*2654435761)
+		keys[i] = fmt.Sprintf("%sgithub.com/acme/app.fetchUser@v1:%064x", prefix, uint64(i)*2654435761)
 	}
 	return keys
 }

@@ -38,3 +38,16 @@ func ExampleStorage_View() {
 	})
 	// Output: 13
 }
+
+func ExampleStorage_Stats() {
+	s := memory.New()
+	defer s.Close()
+	ctx := context.Background()
+
+	_ = s.Set(ctx, "a", []byte("1234"), storage.Params{})
+	_ = s.Set(ctx, "b", []byte("56"), storage.Params{})
+	_ = s.Set(ctx, "a", []byte("7"), storage.Params{}) // the first value of a is garbage now
+	st := s.Stats()
+	fmt.Println(st.Entries, st.Bytes, st.Bytes == s.Bytes())
+	// Output: 2 5 true
+}

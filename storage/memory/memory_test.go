@@ -308,3 +308,103 @@ func TestNewPanicsOnBadOption(t *testing.T) {
 	}()
 	memory.New(memory.WithSweepInterval(time.Nanosecond))
 }
+
+func TestBytes(t *testing.T) {
+	s := memory.New()
+	defer s.Close()
+	ctx := t.Context()
+	set := func(k, v string) func() {
+		return func() { _ = s.Set(ctx, k, []byte(v), storage.Params{}) }
+	}
+	tests := []struct {
+		name string
+		give func()
+		want int64
+	}{
+		{name: "empty", give: func() {}, want: 0},
+		{name: "set", give: set("ab", "cde"), want: 5},
+		{name: "set another", give: set("x", ""), want: 6},
+		{name: "overwrite longer", give: set("ab", "cdefgh"), want: 9},
+		{name: "overwrite shorter", give: set("ab", "c"), want: 4},
+		{name: "remove", give: func() { _ = s.Remove(ctx, "ab", "absent") }, want: 1},
+		{name: "delete all", give: func() { _ = s.DeletePrefix(ctx, "") }, want: 0},
+	}
+	for _, tt := range tests {
+		tt.give()
+		if got := s.Bytes(); got != tt.want {
+			t.Errorf("%s: Bytes = %d, want %d", tt.name, got, tt.want)
+		}
+		if got := s.Stats().Bytes; got != tt.want {
+			t.Errorf("%s: Stats().Bytes = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	s.Close()
+	if got := s.Bytes(); got != 0 {
+		t.Errorf("Bytes after Close = %d, want 0", got)
+	}
+}
+
+func TestStats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := memory.New(memory.WithSweepInterval(-1))
+		defer s.Close()
+		ctx := t.Context()
+		fill(t, s, "k/", 100, time.Second)
+		fill(t, s, "n/", 50, 0)
+		st := s.Stats()
+		// Keys of 3 or 4 bytes ("k/7", "n/42") and the value "v": with 24
+		// bytes of header and padding, 32 bytes each in a segment.
+		var kv int64
+		for i := range 150 {
+			kv += int64(len(fmt.Sprint("k/", i%100))) + 1
+		}
+		if st.Entries != 150 || st.Bytes != kv || st.ArenaBytes < 150*32 || st.GarbageBytes != 0 || st.IndexBytes < 150*8 || st.Segments == 0 {
+			t.Errorf("after 150 Sets: %+v", st)
+		}
+		time.Sleep(time.Second)
+		for i := range 10 {
+			if _, err := s.Get(ctx, fmt.Sprintf("k/%d", i)); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("Get of an expired entry: %v", err)
+			}
+		}
+		st = s.Stats()
+		if st.Expired != 10 || st.Entries != 140 {
+			t.Errorf("after reading 10 expired entries: %+v; want 10 expired, 140 left", st)
+		}
+		s.Close()
+		if st := s.Stats(); st.Entries != 0 || st.Bytes != 0 || st.ArenaBytes != 0 || st.IndexBytes != 0 {
+			t.Errorf("after Close: %+v; want nothing held", st)
+		}
+	})
+}
+
+func TestNonblocking(t *testing.T) {
+	var s storage.Storage = memory.New()
+	defer s.(*memory.Storage).Close()
+	nb, ok := s.(storage.Nonblocking)
+	if !ok || !nb.Nonblocking() {
+		t.Errorf("memory.Storage is a storage.Nonblocking: %v, Nonblocking() = %v; want true, true", ok, ok && nb.Nonblocking())
+	}
+}
+
+func TestViewSliceHasNoSpareCapacity(t *testing.T) {
+	s := memory.New()
+	defer s.Close()
+	ctx := t.Context()
+	_ = s.Set(ctx, "a", []byte("first"), storage.Params{})
+	_ = s.Set(ctx, "b", []byte("second"), storage.Params{})
+	// An append to the lent slice must copy it, not write over what
+	// follows it in the segment.
+	_ = s.View(ctx, "a", func(v []byte) error {
+		if cap(v) != len(v) {
+			t.Errorf("View lent a slice of length %d and capacity %d", len(v), cap(v))
+		}
+		_ = append(v, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+		return nil
+	})
+	for k, want := range map[string]string{"a": "first", "b": "second"} {
+		if got, err := s.Get(ctx, k); err != nil || string(got) != want {
+			t.Errorf("Get(%q) = %q, %v; want %q", k, got, err, want)
+		}
+	}
+}
