@@ -15,7 +15,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/badger"
 	"github.com/gecaso/gecaso/storage/lru"
+	"github.com/gecaso/gecaso/storage/memory"
 )
 
 // More attribute keys, on the metrics of [RegisterStorage].
@@ -29,6 +31,12 @@ const (
 	// KeyConnectionState is "idle" or "used", on
 	// gecaso.redis.pool.connections.
 	KeyConnectionState = attribute.Key("gecaso.connection.state")
+	// KeyBadgerPart is "lsm", "vlog" or "other", on
+	// gecaso.badger.disk.usage: the LSM tree (tables and memtable logs),
+	// the value log, or the rest of the directory (its manifest, key
+	// registry and lock file). The parts add up to the directory's use of
+	// the disk.
+	KeyBadgerPart = attribute.Key("gecaso.badger.part")
 )
 
 // The abilities RegisterStorage looks for. They are small interfaces rather
@@ -43,7 +51,9 @@ type (
 		L1() storage.Storage
 		L2() storage.Storage
 	}
-	lruStater interface{ Stats() lru.Stats }
+	lruStater    interface{ Stats() lru.Stats }
+	memoryStater interface{ Stats() memory.Stats }
+	badgerStater interface{ Stats() badger.Stats }
 )
 
 // RegisterStorage reports to OpenTelemetry what s knows about itself, read
@@ -51,9 +61,24 @@ type (
 // what s offers:
 //
 //	gecaso.storage.entries         {entry}       entries held (Len: memory, lru)
-//	gecaso.storage.usage           By            bytes held, as the storage counts them (Bytes: lru)
+//	gecaso.storage.usage           By            bytes of keys and values held, as the storage counts
+//	                                             them (Bytes: memory, lru)
 //	gecaso.storage.lookups         {lookup}      lookups by gecaso.lookup.result: hit, miss (lru)
-//	gecaso.storage.evictions       {entry}       entries evicted to keep the bounds (lru)
+//	gecaso.storage.evictions       {entry}       entries evicted to keep the bounds (lru, badger)
+//	gecaso.storage.expirations     {entry}       expired entries reclaimed (memory)
+//	gecaso.memory.arena.usage      By            bytes of the segments, garbage and free room included (memory)
+//	gecaso.memory.garbage.usage    By            bytes of the segments that hold no live entry (memory)
+//	gecaso.memory.index.usage      By            bytes of the hash indexes (memory)
+//	gecaso.memory.compactions      {segment}     segments emptied by compaction (memory)
+//	gecaso.badger.disk.usage       By            the directory's use of the disk, by gecaso.badger.part:
+//	                                             lsm, vlog, other (badger)
+//	gecaso.badger.disk.limit       By            the byte budget of WithMaxBytes, when there is one (badger)
+//	gecaso.badger.gc.passes        {pass}        passes of the GC loop (badger)
+//	gecaso.badger.reclaims         {reclaim}     Reclaims, the GC loop's and the caller's (badger)
+//	gecaso.badger.reclaimed        By            disk space the Reclaims gave back (badger)
+//	gecaso.badger.vlog.rewrites    {file}        value-log files rewritten by value-log GC (badger)
+//	gecaso.badger.refused          {write}       Sets refused with badger.ErrFull (badger)
+//	gecaso.badger.busy_waits       {write}       writes that waited for writes to resume (badger)
 //	gecaso.redis.pool.connections  {connection}  connections by gecaso.connection.state: idle, used (redis)
 //	gecaso.redis.pool.lookups      {lookup}      connection requests by gecaso.lookup.result: hit (an idle
 //	                                             connection was there), miss (redis)
@@ -147,9 +172,68 @@ func (r *storageReg) add(s storage.Storage, attrs []attribute.KeyValue) {
 			ob.ObserveInt64(evictions, int64(st.Evictions), base)
 		})
 	}
+	if ms, ok := s.(memoryStater); ok {
+		r.addMemory(ms, attrs)
+	}
+	if bs, ok := s.(badgerStater); ok {
+		r.addBadger(bs, attrs)
+	}
 	if rs, ok := s.(redisser); ok {
 		r.addRedis(rs.Client(), attrs)
 	}
+}
+
+func (r *storageReg) addMemory(s memoryStater, attrs []attribute.KeyValue) {
+	arena := r.upDown("gecaso.memory.arena.usage", "By", "Bytes of the memory storage's segments: entries with their headers, garbage and free room.")
+	garbage := r.upDown("gecaso.memory.garbage.usage", "By", "Bytes of the memory storage's segments that hold no live entry.")
+	index := r.upDown("gecaso.memory.index.usage", "By", "Bytes of the memory storage's hash indexes.")
+	compactions := r.counter("gecaso.memory.compactions", "{segment}", "Segments the memory storage's compaction emptied.")
+	expirations := r.counter("gecaso.storage.expirations", "{entry}", "Expired entries reclaimed.")
+	base := observeOpt(attrs)
+	r.observe(func(ob metric.Observer) {
+		st := s.Stats()
+		ob.ObserveInt64(arena, st.ArenaBytes, base)
+		ob.ObserveInt64(garbage, st.GarbageBytes, base)
+		ob.ObserveInt64(index, st.IndexBytes, base)
+		ob.ObserveInt64(compactions, int64(st.Compactions), base)
+		ob.ObserveInt64(expirations, int64(st.Expired), base)
+	})
+}
+
+func (r *storageReg) addBadger(s badgerStater, attrs []attribute.KeyValue) {
+	disk := r.upDown("gecaso.badger.disk.usage", "By", "The Badger directory's use of the disk, by part: lsm, vlog, other.")
+	limit := r.upDown("gecaso.badger.disk.limit", "By", "The Badger directory's byte budget.")
+	passes := r.counter("gecaso.badger.gc.passes", "{pass}", "Passes of the Badger storage's GC loop.")
+	reclaims := r.counter("gecaso.badger.reclaims", "{reclaim}", "Reclaims of the Badger storage, the GC loop's and the caller's.")
+	reclaimed := r.counter("gecaso.badger.reclaimed", "By", "Disk space the Reclaims gave back.")
+	rewrites := r.counter("gecaso.badger.vlog.rewrites", "{file}", "Value-log files rewritten by value-log GC.")
+	evictions := r.counter("gecaso.storage.evictions", "{entry}", "Entries evicted to keep the storage's bounds.")
+	refused := r.counter("gecaso.badger.refused", "{write}", "Sets refused because the byte budget was full.")
+	busy := r.counter("gecaso.badger.busy_waits", "{write}", "Writes that waited for writes to resume.")
+	var (
+		base  = observeOpt(attrs)
+		lsm   = observeOpt(attrs, KeyBadgerPart.String("lsm"))
+		vlog  = observeOpt(attrs, KeyBadgerPart.String("vlog"))
+		other = observeOpt(attrs, KeyBadgerPart.String("other"))
+	)
+	r.observe(func(ob metric.Observer) {
+		st := s.Stats()
+		ob.ObserveInt64(disk, st.LSMBytes, lsm)
+		ob.ObserveInt64(disk, st.ValueLogBytes, vlog)
+		if rest := st.DiskBytes - st.LSMBytes - st.ValueLogBytes; rest > 0 {
+			ob.ObserveInt64(disk, rest, other)
+		}
+		if st.MaxBytes > 0 {
+			ob.ObserveInt64(limit, st.MaxBytes, base)
+		}
+		ob.ObserveInt64(passes, st.GCPasses, base)
+		ob.ObserveInt64(reclaims, st.Reclaims, base)
+		ob.ObserveInt64(reclaimed, st.ReclaimedBytes, base)
+		ob.ObserveInt64(rewrites, st.ValueLogRewrites, base)
+		ob.ObserveInt64(evictions, st.Evictions, base)
+		ob.ObserveInt64(refused, st.Refused, base)
+		ob.ObserveInt64(busy, st.BusyWaits, base)
+	})
 }
 
 func (r *storageReg) addRedis(client goredis.UniversalClient, attrs []attribute.KeyValue) {

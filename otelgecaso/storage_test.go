@@ -13,6 +13,7 @@ import (
 	"github.com/gecaso/gecaso/internal/redistest"
 	"github.com/gecaso/gecaso/otelgecaso"
 	"github.com/gecaso/gecaso/storage"
+	"github.com/gecaso/gecaso/storage/badger"
 	"github.com/gecaso/gecaso/storage/lru"
 	"github.com/gecaso/gecaso/storage/memory"
 	"github.com/gecaso/gecaso/storage/redis"
@@ -78,9 +79,59 @@ func TestRegisterStorage_memory(t *testing.T) {
 	s := memory.New()
 	defer s.Close()
 	m := register(t, s)
-	set(t, s, "a", "1", "b", "2", "c", "3")
-	want := map[string]float64{"gecaso.storage.entries{gecaso.storage.type=memory}": 3}
-	if diff := cmp.Diff(want, summary(m.collect())); diff != "" {
+	set(t, s, "a", "1", "b", "2", "c", "3", "a", "11") // the second a leaves garbage
+	got := summary(m.collect())
+	st := s.Stats() // nothing wrote since the collection
+	if st.GarbageBytes == 0 || st.ArenaBytes == 0 || st.IndexBytes == 0 {
+		t.Fatalf("Stats = %+v: want arena, garbage and index bytes", st)
+	}
+	const typ = "{gecaso.storage.type=memory}"
+	want := map[string]float64{
+		"gecaso.storage.entries" + typ:      3,
+		"gecaso.storage.usage" + typ:        1 + 2 + 1 + 1 + 1 + 1, // keys and values of a, b and c
+		"gecaso.storage.expirations" + typ:  float64(st.Expired),
+		"gecaso.memory.arena.usage" + typ:   float64(st.ArenaBytes),
+		"gecaso.memory.garbage.usage" + typ: float64(st.GarbageBytes),
+		"gecaso.memory.index.usage" + typ:   float64(st.IndexBytes),
+		"gecaso.memory.compactions" + typ:   float64(st.Compactions),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("observed (-want +got):\n%s", diff)
+	}
+}
+
+func TestRegisterStorage_badger(t *testing.T) {
+	const budget = 256 << 20
+	s, err := badger.Open(t.TempDir(), badger.WithMaxBytes(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := register(t, s)
+	set(t, s, "a", "1", "b", "2")
+	got := summary(m.collect())
+	const typ = "gecaso.storage.type=badger"
+	var disk float64
+	for _, part := range []string{"lsm", "vlog", "other"} {
+		k := "gecaso.badger.disk.usage{gecaso.badger.part=" + part + "," + typ + "}"
+		disk += got[k]
+		delete(got, k)
+	}
+	if disk <= 0 {
+		t.Errorf("gecaso.badger.disk.usage adds up to %v bytes, want more than 0", disk)
+	}
+	st := s.Stats()
+	want := map[string]float64{
+		"gecaso.badger.disk.limit{" + typ + "}":    budget,
+		"gecaso.badger.gc.passes{" + typ + "}":     float64(st.GCPasses),
+		"gecaso.badger.reclaims{" + typ + "}":      float64(st.Reclaims),
+		"gecaso.badger.reclaimed{" + typ + "}":     float64(st.ReclaimedBytes),
+		"gecaso.badger.vlog.rewrites{" + typ + "}": float64(st.ValueLogRewrites),
+		"gecaso.storage.evictions{" + typ + "}":    float64(st.Evictions),
+		"gecaso.badger.refused{" + typ + "}":       float64(st.Refused),
+		"gecaso.badger.busy_waits{" + typ + "}":    float64(st.BusyWaits),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("observed (-want +got):\n%s", diff)
 	}
 }
@@ -105,10 +156,12 @@ func TestRegisterStorage_tiers(t *testing.T) {
 		"gecaso.storage.entries{gecaso.storage.tier=l1,gecaso.storage.type=lru}":    1,
 		"gecaso.storage.entries{gecaso.storage.tier=l2,gecaso.storage.type=memory}": 2,
 		"gecaso.storage.usage{gecaso.storage.tier=l1,gecaso.storage.type=lru}":      2,
+		"gecaso.storage.usage{gecaso.storage.tier=l2,gecaso.storage.type=memory}":   4,
 	}
 	for k := range got {
 		if _, ok := want[k]; !ok {
-			if !strings.HasPrefix(k, "gecaso.storage.lookups{gecaso.lookup.result=") && !strings.HasPrefix(k, "gecaso.storage.evictions{") {
+			if !strings.HasPrefix(k, "gecaso.storage.lookups{gecaso.lookup.result=") && !strings.HasPrefix(k, "gecaso.storage.evictions{") &&
+				!strings.HasPrefix(k, "gecaso.memory.") && !strings.HasPrefix(k, "gecaso.storage.expirations{") {
 				t.Errorf("unexpected series %s", k)
 			}
 			delete(got, k)
