@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -110,8 +109,7 @@ func openBadger(dir string, a access) (*target, error) {
 func badgerOpenError(dir string, a access, err error) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, syscall.EWOULDBLOCK), errors.Is(err, syscall.EAGAIN),
-		strings.Contains(msg, "Cannot acquire directory lock"):
+	case errors.Is(err, badger.ErrLocked):
 		if a == readOnly {
 			return fmt.Errorf("%s is in use by another process, which holds Badger's lock on it "+
 				"(Badger refuses even a read-only open while a writer has the directory): "+
