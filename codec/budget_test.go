@@ -1,5 +1,7 @@
 package codec
 
+//lint:file-ignore U1000 unexported and _msgpack fields are here for the encoder to skip, not to be read
+
 import (
 	"bytes"
 	"errors"

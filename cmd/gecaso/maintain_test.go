@@ -160,7 +160,6 @@ func TestGCRemovesExpiredAndReclaimsDisk(t *testing.T) {
 		big[i] = byte(i * 7)
 	}
 	const n = 5000 // 20 MB of expired values
-	var expired []string
 	for i := range n {
 		b, err := codec.AppendEnvelope(nil, &codec.Envelope{
 			WrittenAt: time.Now().Add(-time.Hour),
@@ -172,7 +171,6 @@ func TestGCRemovesExpiredAndReclaimsDisk(t *testing.T) {
 		}
 		k := fmt.Sprintf("bulk:%05d", i)
 		set(t, s, k, b, 0)
-		expired = append(expired, k)
 	}
 	s.Close()
 

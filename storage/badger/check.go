@@ -133,9 +133,9 @@ func parseChecksum(b []byte) (*pb.Checksum, bool) {
 		}
 		b = b[n:]
 		switch tag {
-		case 1<<3 | 0:
+		case 1 << 3: // field 1, wire type 0 (varint)
 			c.Algo = pb.Checksum_Algorithm(v)
-		case 2<<3 | 0:
+		case 2 << 3: // field 2, varint
 			c.Sum = v
 		default:
 			return nil, false
