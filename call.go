@@ -228,6 +228,7 @@ type found[V any] struct {
 	cerr    *CachedError // for negative
 	written time.Time
 	expires time.Time
+	now     time.Time // when the entry was read, if the expiry check read the clock
 	data    []byte // a copy of the value's msgpack: for fallback, or when keep was asked
 	size    int    // bytes read
 }
@@ -243,7 +244,11 @@ func (fd *found[V]) take() V {
 func (fd *found[V]) info(src Source) Info {
 	in := Info{Source: src, ExpiresAt: fd.expires, Stale: fd.class == stale}
 	if !fd.written.IsZero() {
-		in.Age = max(0, time.Since(fd.written))
+		now := fd.now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		in.Age = max(0, now.Sub(fd.written))
 	}
 	return in
 }
@@ -277,9 +282,11 @@ func (st *state[V]) decodeEntry(b []byte) error {
 	}
 	fd := &st.found
 	fd.size = len(b)
-	fd.written, fd.expires = env.WrittenAt, env.ExpiresAt
+	fd.written, fd.expires, fd.now = env.WrittenAt, env.ExpiresAt, time.Time{}
 	if !env.ExpiresAt.IsZero() {
-		if now := time.Now(); !now.Before(env.ExpiresAt) {
+		now := time.Now()
+		fd.now = now
+		if !now.Before(env.ExpiresAt) {
 			switch past := now.Sub(env.ExpiresAt); {
 			case env.Error:
 				return errExpired
