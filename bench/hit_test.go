@@ -38,7 +38,8 @@ func hit[A comparable, V any](b *testing.B, valueSize int, parallel bool) {
 	for i := range args {
 		args[i] = mk(i)
 	}
-	for _, p := range Peers[A, V]() {
+	peers := append(Peers[A, V](), Peer[A, V]{Name: "otter-noexpiry", Bounded: true, Open: openOtterNoExpiry[A, V]})
+	for _, p := range peers {
 		b.Run(p.Name, func(b *testing.B) {
 			fx := open(b, p, roomy, valueSize, func(fx *fixture[A, V]) { fill(b, fx.m, args) })
 			ctx := context.Background()
