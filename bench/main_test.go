@@ -181,11 +181,7 @@ func newFixture[A comparable, V any](tb testing.TB, p Peer[A, V], capacity, valu
 }
 
 // settle waits until asynchronous writes (ristretto's buffers) are applied.
-func settle(m any) {
-	if s, ok := m.(interface{ Settle() }); ok {
-		s.Settle()
-	}
-}
+func settle(m any) { Settle(m) }
 
 // fill calls m once for each of args, so that they are resident.
 func fill[A comparable, V any](tb testing.TB, m Memo[A, V], args []A) {
