@@ -284,14 +284,19 @@ func (fd *found[V]) info(src Source) Info {
 
 // state is the per-call scratch space, pooled so that a hit allocates only
 // the key string.
+//
+// A near hit touches only arg and c, which come first, so that they share
+// a cache line with nothing another core's near hits touch: states are
+// allocated next to each other, one per P, and the end of one may share a
+// line with the start of the next.
 type state[V any] struct {
 	arg   []byte // canonical encoding of the argument
+	c     *hot   // this state's share of the hot counters
 	key   []byte // the key being built
 	h     uint64 // hash of the key
 	env   codec.Envelope
 	found found[V]
 	keep  bool // copy the value's bytes into found.data for fresh entries too
-	c     *hot // this state's share of the hot counters
 
 	vdec     *codec.Decoder[V]
 	swr, sie time.Duration

@@ -20,7 +20,8 @@ import (
 
 // interleavedPattern selects the hit benchmarks both builds run.
 const (
-	interleavedCounted = `^Benchmark(Hit|HitParallel|Clock)$/^(int$|$)/^(small$|$)/^(gecaso-memory|gecaso-memory-near|otter|otter-noexpiry)?$`
+	interleavedCounted = `^Benchmark(Hit|HitParallel)$/^int$/^small$/^(gecaso-memory|gecaso-memory-near|otter|otter-noexpiry)$`
+	interleavedClock   = `^BenchmarkClock$`
 	interleavedBare    = `^Benchmark(Hit|HitParallel)$/^int$/^small$/^(gecaso-memory|gecaso-memory-near)$`
 )
 
@@ -50,7 +51,7 @@ func runInterleaved(o options) (counted, bare []byte, err error) {
 		for _, run := range []struct {
 			bin, pattern string
 			out          *bytes.Buffer
-		}{{withBin, interleavedCounted, &w}, {withoutBin, interleavedBare, &wo}} {
+		}{{withBin, interleavedCounted, &w}, {withoutBin, interleavedBare, &wo}, {withBin, interleavedClock, &w}} {
 			cmd := exec.Command(run.bin, "-test.run", "^$", "-test.bench", run.pattern,
 				"-test.benchtime", o.benchtime, "-test.count", "1", "-test.benchmem")
 			cmd.Dir = "."

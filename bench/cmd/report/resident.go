@@ -55,9 +55,10 @@ func runResident(o options) ([]byte, error) {
 // parseResident reads cmd/memgc -tsv output.
 func parseResident(tsv []byte) ([]residentRow, error) {
 	var rows []residentRow
-	for i, line := range strings.Split(strings.TrimSpace(string(tsv)), "\n") {
+	for i, line := range strings.Split(string(tsv), "\n") {
+		line = strings.TrimRight(line, "\r")
 		if i == 0 || line == "" {
-			continue // the header
+			continue // the header, the end
 		}
 		f := strings.Split(line, "\t")
 		if len(f) != 11 {
