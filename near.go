@@ -263,15 +263,24 @@ func replace[V any](head, old, rest *nearNode[V]) *nearNode[V] {
 	if head == old {
 		return rest
 	}
-	first := &nearNode[V]{}
-	*first = *head
+	first := head.clone()
 	last := first
 	for e := head.next; e != old; e = e.next {
-		c := &nearNode[V]{}
-		*c = *e
+		c := e.clone()
 		last.next = c
 		last = c
 	}
 	last.next = rest
 	return first
+}
+
+// clone returns a copy of e whose key, when e keeps it in e.short, is
+// kept in the copy's own.
+func (e *nearNode[V]) clone() *nearNode[V] {
+	c := &nearNode[V]{}
+	*c = *e
+	if len(e.key) > 0 && unsafe.StringData(e.key) == &e.short[0] {
+		c.key = unsafe.String(&c.short[0], len(e.key))
+	}
+	return c
 }

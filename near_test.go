@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/gecaso/gecaso/codec"
 	"github.com/google/go-cmp/cmp"
@@ -237,5 +238,25 @@ func TestHashShort_spread(t *testing.T) {
 		if m := slices.Max(load[:]); m > 2*keys/buckets {
 			t.Errorf("seed %x: a bucket holds %d keys, over twice the mean %d", seed, m, keys/buckets)
 		}
+	}
+}
+
+// TestNear_cloneKeepsShortKeyInside checks that a node copied when its
+// chain changes keeps a short key in itself, not in the node it was
+// copied from, and still finds it.
+func TestNear_cloneKeepsShortKeyInside(t *testing.T) {
+	n := newNear[int](4, time.Hour, false)
+	n.mask = 0 // one bucket: every put and remove copies the chain
+	for i, k := range []string{"a", "b", "c"} {
+		n.put(k, "s:"+k, i, time.Time{})
+	}
+	n.remove([]byte("a")) // the oldest, at the end: "c" and "b" are copied
+	for e := n.buckets[0].Load(); e != nil; e = e.next {
+		if unsafe.StringData(e.key) != &e.short[0] {
+			t.Errorf("key %q is not kept in its own node", e.key)
+		}
+	}
+	if diff := cmp.Diff(map[string]int{"b": 1, "c": 2}, contents(n, []string{"a", "b", "c"})); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
