@@ -77,10 +77,41 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 		return v, info, err
 	}
 	st := f.getState()
-	defer f.putState(st)
 	if err := f.encodeArg(st, arg); err != nil {
+		f.putState(st)
 		return v, info, err
 	}
+	if v, wall, ok := f.quietNearHit(st); ok {
+		if wall != 0 {
+			info.ExpiresAt = time.Unix(0, wall)
+		}
+		info.Source = SourceNear
+		return v, info, nil
+	}
+	return f.callInfo(ctx, st, arg)
+}
+
+// quietNearHit answers from the near cache a call with no hook to call
+// on a near hit (the common case), and then puts st back in the pool as it
+// came (only st.arg was written), without putState's reset: Call and
+// CallInfo return at once, without a deferred call. It returns the entry's
+// expiry in Unix nanoseconds (0: never). Otherwise (a miss, no near cache,
+// hooks) st stays the caller's.
+func (f *Func[A, V]) quietNearHit(st *state[V]) (v V, wall int64, ok bool) {
+	if f.near == nil || f.hooks.OnCall != nil || (f.hooks.StartSpan != nil && f.hooks.SpanHits) {
+		return v, 0, false
+	}
+	if v, wall, ok = f.near.get(st.arg); ok {
+		inc(&st.c.nearHits)
+		f.releaseArg(st)
+	}
+	return v, wall, ok
+}
+
+// callInfo is CallInfo past the encoding of arg into st.arg; it puts st
+// back in the pool.
+func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A) (v V, info Info, err error) {
+	defer f.putState(st)
 	var start time.Time
 	if f.hooks.OnCall != nil || f.hooks.StartSpan != nil {
 		start = time.Now()
@@ -89,9 +120,12 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 		}
 	}
 	if f.near != nil {
-		if v, exp, ok := f.near.get(st.arg); ok {
+		if v, wall, ok := f.near.get(st.arg); ok {
 			inc(&st.c.nearHits)
-			info = Info{Source: SourceNear, ExpiresAt: exp}
+			info = Info{Source: SourceNear}
+			if wall != 0 {
+				info.ExpiresAt = time.Unix(0, wall)
+			}
 			if f.hooks.SpanHits && f.hooks.StartSpan != nil {
 				_, end := f.hooks.StartSpan(ctx, "gecaso.near", start)
 				end(nil)
@@ -255,14 +289,19 @@ func (fd *found[V]) info(src Source) Info {
 
 // state is the per-call scratch space, pooled so that a hit allocates only
 // the key string.
+//
+// A near hit touches only arg and c, which come first, so that they share
+// a cache line with nothing another core's near hits touch: states are
+// allocated next to each other, one per P, and the end of one may share a
+// line with the start of the next.
 type state[V any] struct {
 	arg   []byte // canonical encoding of the argument
+	c     *hot   // this state's share of the hot counters
 	key   []byte // the key being built
 	h     uint64 // hash of the key
 	env   codec.Envelope
 	found found[V]
 	keep  bool // copy the value's bytes into found.data for fresh entries too
-	c     *hot // this state's share of the hot counters
 
 	vdec     *codec.Decoder[V]
 	swr, sie time.Duration
@@ -403,8 +442,20 @@ func (f *Func[A, V]) getState() *state[V] {
 	return st
 }
 
+// releaseArg returns to the pool a state in which only arg was written
+// since getState.
+func (f *Func[A, V]) releaseArg(st *state[V]) {
+	if cap(st.arg) <= maxPooledBuf {
+		f.states.Put(st)
+	}
+}
+
+// maxPooledBuf bounds the buffers a pooled state keeps, so that one large
+// argument or value does not pin its buffer for good.
+const maxPooledBuf = 64 << 10
+
 func (f *Func[A, V]) putState(st *state[V]) {
-	if cap(st.arg) > 64<<10 || cap(st.key) > 64<<10 || cap(st.found.data) > 64<<10 {
+	if cap(st.arg) > maxPooledBuf || cap(st.key) > maxPooledBuf || cap(st.found.data) > maxPooledBuf {
 		return // do not pin large buffers
 	}
 	st.env = codec.Envelope{}

@@ -1,4 +1,4 @@
-//go:build !race
+//go:build !race && !gecaso_nostats
 
 package gecaso
 
@@ -13,6 +13,11 @@ import "sync/atomic"
 // snapshot is exact up to the calls in progress. The race detector cannot
 // know the single-writer discipline: under -race, counter_race.go makes the
 // writes atomic.
+//
+// The build tag gecaso_nostats (counter_nostats.go) turns the writes into
+// nothing, so that benchmarks can measure what counting costs a hit:
+//
+//	go test -run '^$' -bench 'Call/(memory|near)/hit-int' -tags gecaso_nostats
 
 func inc(p *uint64)           { *p++ }
 func add(p *uint64, n uint64) { *p += n }

@@ -201,7 +201,20 @@ func (f *Func[A, V]) Namespace() string { return f.ns }
 // An argument that cannot be encoded is an error matching
 // [codec.ErrUnsupported], and fn is not called.
 func (f *Func[A, V]) Call(ctx context.Context, arg A) (V, error) {
-	v, _, err := f.CallInfo(ctx, arg)
+	// CallInfo, without building an Info on a near hit.
+	var zero V
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	st := f.getState()
+	if err := f.encodeArg(st, arg); err != nil {
+		f.putState(st)
+		return zero, err
+	}
+	if v, _, ok := f.quietNearHit(st); ok {
+		return v, nil
+	}
+	v, _, err := f.callInfo(ctx, st, arg)
 	return v, err
 }
 

@@ -4,9 +4,11 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // near is the optional in-process cache of decoded results (WithNearCache).
@@ -21,7 +23,8 @@ import (
 // evict in insertion order (FIFO).
 type near[V any] struct {
 	seed    maphash.Seed
-	maxAge  int64 // nanoseconds
+	mix     [2]uint64 // the seed of hashShort
+	maxAge  int64     // nanoseconds
 	mask    uint64
 	buckets []atomic.Pointer[nearNode[V]]
 
@@ -40,15 +43,34 @@ type nearSlot struct {
 	key  string
 }
 
-// nearNode is immutable once published.
+// nearNode is immutable once published. A hit reads hash, expires and key
+// first, and a short key (an integer, a short string: the usual arguments)
+// is kept in the node itself, so that those take one cache line and a hit
+// does not chase a pointer to compare the key.
 type nearNode[V any] struct {
 	hash    uint64
-	key     string
-	skey    string // the storage key
-	v       V
-	expires int64 // monoNow nanoseconds
+	expires int64  // monoNow nanoseconds
+	key     string // in short when it fits
+	short   [nearShortKey]byte
 	wall    int64 // the entry's own expiry, Unix nanoseconds; 0: never
 	next    *nearNode[V]
+	skey    string // the storage key
+	v       V
+}
+
+// nearShortKey is the length up to which a key is kept in its node.
+const nearShortKey = 16
+
+// newNearNode returns a node for key k, in the node itself when it fits.
+func newNearNode[V any](h uint64, k string) *nearNode[V] {
+	e := &nearNode[V]{hash: h, key: k}
+	if len(k) <= nearShortKey && len(k) > 0 {
+		copy(e.short[:], k)
+		// The node is never written once published, so the string
+		// stays immutable.
+		e.key = unsafe.String(&e.short[0], len(k))
+	}
+	return e
 }
 
 // epoch is the origin of monoNow.
@@ -62,7 +84,7 @@ func monoNow() int64 { return int64(time.Since(epoch)) }
 // newNear returns a near cache of maxEntries results kept for maxAge;
 // byStorageKey makes removeKey work.
 func newNear[V any](maxEntries int, maxAge time.Duration, byStorageKey bool) *near[V] {
-	n := &near[V]{seed: maphash.MakeSeed(), maxAge: int64(maxAge)}
+	n := &near[V]{seed: maphash.MakeSeed(), mix: [2]uint64{rand.Uint64(), rand.Uint64()}, maxAge: int64(maxAge)}
 	if byStorageKey {
 		n.byKey = make(map[string]string)
 	}
@@ -73,23 +95,21 @@ func newNear[V any](maxEntries int, maxAge time.Duration, byStorageKey bool) *ne
 	return n
 }
 
-// get returns the value kept for k and its entry's expiry (zero: never).
-func (n *near[V]) get(k []byte) (V, time.Time, bool) {
-	h := maphash.Bytes(n.seed, k)
+// get returns the value kept for k and its entry's expiry in Unix
+// nanoseconds (zero: never). It reads the clock once, after finding k: a
+// miss does not read it.
+func (n *near[V]) get(k []byte) (V, int64, bool) {
+	h := n.hash(unsafe.String(unsafe.SliceData(k), len(k)))
 	for e := n.buckets[h&n.mask].Load(); e != nil; e = e.next {
 		if e.hash == h && e.key == string(k) {
 			if monoNow() >= e.expires {
 				break
 			}
-			var exp time.Time
-			if e.wall != 0 {
-				exp = time.Unix(0, e.wall)
-			}
-			return e.v, exp, true
+			return e.v, e.wall, true
 		}
 	}
 	var zero V
-	return zero, time.Time{}, false
+	return zero, 0, false
 }
 
 // put keeps v, the value of the entry stored under skey, for maxAge, or
@@ -109,8 +129,9 @@ func (n *near[V]) put(k, skey string, v V, expires time.Time) {
 	if !expires.IsZero() {
 		wall = expires.UnixNano()
 	}
-	h := maphash.String(n.seed, k)
-	e := &nearNode[V]{hash: h, key: k, skey: skey, v: v, expires: exp, wall: wall}
+	h := n.hash(k)
+	e := newNearNode[V](h, k)
+	e.skey, e.v, e.expires, e.wall = skey, v, exp, wall
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -140,7 +161,7 @@ func (n *near[V]) put(k, skey string, v V, expires time.Time) {
 }
 
 func (n *near[V]) remove(k []byte) {
-	h := maphash.Bytes(n.seed, k)
+	h := n.hash(string(k))
 	n.mu.Lock()
 	n.removeLocked(h, string(k))
 	n.mu.Unlock()
@@ -152,7 +173,7 @@ func (n *near[V]) removeKey(skey string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if k, ok := n.byKey[skey]; ok {
-		n.removeLocked(maphash.String(n.seed, k), k)
+		n.removeLocked(n.hash(k), k)
 	}
 }
 
@@ -181,6 +202,49 @@ func (n *near[V]) clear() {
 	}
 }
 
+// hash returns the hash of key k: hashShort for a key of up to 16 bytes
+// (an integer, a short string: the usual arguments), maphash beyond.
+func (n *near[V]) hash(k string) uint64 {
+	if len(k) <= 16 {
+		return hashShort(n.mix, k)
+	}
+	return maphash.String(n.seed, k)
+}
+
+// hashShort hashes a key of up to 16 bytes in a few instructions, where
+// maphash costs a hit several nanoseconds. It reads k as two words, as
+// wyhash does (overlapping for 8 to 16 bytes; the first, middle and last
+// byte below 4), and mixes them with the random seed by two 128-bit
+// multiplications, so that without the seed one cannot choose keys that
+// collide.
+func hashShort(seed [2]uint64, k string) uint64 {
+	var a, b uint64
+	switch n := len(k); {
+	case n >= 8:
+		a, b = le64(k), le64(k[n-8:])
+	case n >= 4:
+		a, b = uint64(le32(k)), uint64(le32(k[n-4:]))
+	case n > 0:
+		a = uint64(k[0])<<16 | uint64(k[n>>1])<<8 | uint64(k[n-1])
+	}
+	// The odd constants are wyhash's: they keep a factor from being zero
+	// for the common small words, whatever the seed.
+	hi, lo := bits.Mul64(a^seed[0]^0xa0761d6478bd642f, b^seed[1]^0xe7037ed1a0b428db^uint64(len(k)))
+	hi, lo = bits.Mul64(hi^0x8ebc6af09c88c6e3, lo^seed[0]^0x589965cc75374cc3)
+	return hi ^ lo
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
 // find returns the node of chain head holding key, or nil.
 func find[V any](head *nearNode[V], h uint64, key string) *nearNode[V] {
 	for e := head; e != nil; e = e.next {
@@ -199,15 +263,24 @@ func replace[V any](head, old, rest *nearNode[V]) *nearNode[V] {
 	if head == old {
 		return rest
 	}
-	first := &nearNode[V]{}
-	*first = *head
+	first := head.clone()
 	last := first
 	for e := head.next; e != old; e = e.next {
-		c := &nearNode[V]{}
-		*c = *e
+		c := e.clone()
 		last.next = c
 		last = c
 	}
 	last.next = rest
 	return first
+}
+
+// clone returns a copy of e whose key, when e keeps it in e.short, is
+// kept in the copy's own.
+func (e *nearNode[V]) clone() *nearNode[V] {
+	c := &nearNode[V]{}
+	*c = *e
+	if len(e.key) > 0 && unsafe.StringData(e.key) == &e.short[0] {
+		c.key = unsafe.String(&c.short[0], len(e.key))
+	}
+	return c
 }

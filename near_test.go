@@ -3,11 +3,14 @@ package gecaso
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
+	"github.com/gecaso/gecaso/codec"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -167,4 +170,93 @@ func TestNear_concurrent(t *testing.T) {
 	readers.Wait()
 	close(stop)
 	writers.Wait()
+}
+
+// TestNear_keyLengths stores keys of every length around the ones kept in
+// the node (nearShortKey) and hashed by hashShort, differing in one byte
+// at the start, the middle or the end, and finds each with its own value.
+func TestNear_keyLengths(t *testing.T) {
+	var keys []string
+	for n := range 40 {
+		base := make([]byte, n)
+		for i := range base {
+			base[i] = byte('a' + i)
+		}
+		keys = append(keys, string(base))
+		for _, at := range []int{0, n / 2, n - 1} {
+			if n == 0 {
+				break
+			}
+			b := []byte(string(base))
+			b[at] ^= 0x80
+			keys = append(keys, string(b))
+		}
+	}
+	seen := map[string]bool{}
+	var distinct []string
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			distinct = append(distinct, k)
+		}
+	}
+	n := newNear[int](len(distinct), time.Hour, true)
+	want := map[string]int{}
+	for i, k := range distinct {
+		n.put(k, "s:"+k, i, time.Time{})
+		want[k] = i
+	}
+	if diff := cmp.Diff(want, contents(n, distinct)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestHashShort_spread hashes the keys of 100,000 integer arguments: no two
+// may share a hash, and no bucket of 1024 may get more than twice its
+// share, which a hash that ignored a byte or the seed would break.
+func TestHashShort_spread(t *testing.T) {
+	enc, err := codec.NewEncoder[int]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seed := range [][2]uint64{{0, 0}, {1, 2}, {0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9}} {
+		const keys, buckets = 100_000, 1024
+		hashes := map[uint64]int{}
+		var load [buckets]int
+		for i := range keys {
+			k, err := enc.Append(nil, i-keys/2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := hashShort(seed, string(k))
+			if j, dup := hashes[h]; dup {
+				t.Fatalf("seed %x: arguments %d and %d hash alike", seed, j, i-keys/2)
+			}
+			hashes[h] = i - keys/2
+			load[h%buckets]++
+		}
+		if m := slices.Max(load[:]); m > 2*keys/buckets {
+			t.Errorf("seed %x: a bucket holds %d keys, over twice the mean %d", seed, m, keys/buckets)
+		}
+	}
+}
+
+// TestNear_cloneKeepsShortKeyInside checks that a node copied when its
+// chain changes keeps a short key in itself, not in the node it was
+// copied from, and still finds it.
+func TestNear_cloneKeepsShortKeyInside(t *testing.T) {
+	n := newNear[int](4, time.Hour, false)
+	n.mask = 0 // one bucket: every put and remove copies the chain
+	for i, k := range []string{"a", "b", "c"} {
+		n.put(k, "s:"+k, i, time.Time{})
+	}
+	n.remove([]byte("a")) // the oldest, at the end: "c" and "b" are copied
+	for e := n.buckets[0].Load(); e != nil; e = e.next {
+		if unsafe.StringData(e.key) != &e.short[0] {
+			t.Errorf("key %q is not kept in its own node", e.key)
+		}
+	}
+	if diff := cmp.Diff(map[string]int{"b": 1, "c": 2}, contents(n, []string{"a", "b", "c"})); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }

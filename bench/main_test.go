@@ -181,11 +181,7 @@ func newFixture[A comparable, V any](tb testing.TB, p Peer[A, V], capacity, valu
 }
 
 // settle waits until asynchronous writes (ristretto's buffers) are applied.
-func settle(m any) {
-	if s, ok := m.(interface{ Settle() }); ok {
-		s.Settle()
-	}
-}
+func settle(m any) { Settle(m) }
 
 // fill calls m once for each of args, so that they are resident.
 func fill[A comparable, V any](tb testing.TB, m Memo[A, V], args []A) {
@@ -199,12 +195,14 @@ func fill[A comparable, V any](tb testing.TB, m Memo[A, V], args []A) {
 }
 
 // measure runs body, a loop of b.N calls, and reports the fraction of calls
-// answered without running fn as hit/op, plus the fixture's setup metrics.
+// answered without running fn as hit/op, the CPU time per call as cpu-ns/op
+// (see reportCPU), plus the fixture's setup metrics.
 func measure[A comparable, V any](b *testing.B, fx *fixture[A, V], body func()) {
 	b.Helper()
 	b.ReportAllocs()
-	before := fx.runs.Load()
+	before, cpu0 := fx.runs.Load(), cpuTime()
 	body()
+	reportCPU(b, cpu0)
 	ran := fx.runs.Load() - before
 	if b.N > 0 {
 		b.ReportMetric(1-float64(ran)/float64(b.N), "hit/op")

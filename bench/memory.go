@@ -47,6 +47,30 @@ func MemoryPeers[V any]() []Peer[int, V] {
 	return ps
 }
 
+// ResidentPeers returns the memoizations whose hit cost and GC share
+// docs/BENCH.md charts against the number of resident entries (cmd/memgc
+// -stores): gecaso over storage/memory, the same with the near cache,
+// gecaso over Badger, freecache, otter and ristretto.
+func ResidentPeers[V any]() []Peer[int, V] {
+	var ps []Peer[int, V]
+	for _, name := range []string{"gecaso-memory", "gecaso-memory-near", "gecaso-badger", "freecache", "otter", "ristretto"} {
+		for _, p := range Peers[int, V]() {
+			if p.Name == name {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}
+
+// Settle waits until m's asynchronous writes (ristretto's buffers) are
+// applied, when it has any.
+func Settle(m any) {
+	if s, ok := m.(interface{ Settle() }); ok {
+		s.Settle()
+	}
+}
+
 // GCSample is a reading of the runtime's CPU accounting. The runtime
 // updates it at the end of each GC cycle only, so that the difference of
 // two samples covers whole cycles: from the end of the cycle before the

@@ -68,14 +68,13 @@ func memoryScale(b *testing.B, p Peer[int, Small], n int) {
 	})
 	ctx := context.Background()
 	measure(b, fx, func() {
-		gc0, cpu0 := ReadGC(), cpuTime()
+		gc0 := ReadGC()
 		x := newXorshift()
 		for b.Loop() {
 			if _, err := fx.m.Call(ctx, int(x.next()%uint64(n))); err != nil {
 				b.Fatal(err)
 			}
 		}
-		reportCPU(b, cpu0)
 		share, cycles := GCShare(gc0, ReadGC())
 		b.ReportMetric(100*share, "gc-%")
 		b.ReportMetric(float64(cycles), "gc-cycles")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"unsafe"
 )
 
 // ErrCorrupt is wrapped by every error that comes from the content of the
@@ -163,8 +164,9 @@ func (d *Decoder[T]) Decode(b []byte, v *T) error {
 // and structs and arrays of those when dst has room. An Encoder is safe for
 // concurrent use.
 type Encoder[T any] struct {
-	enc   *encInfo
-	boxes sync.Pool // *encBox[T]: an addressable copy of the value and the encoding's state
+	enc    *encInfo
+	scalar scalarKind // T's kind when T is a boolean, integer or string type without encoding hooks
+	boxes  sync.Pool  // *encBox[T]: an addressable copy of the value and the encoding's state
 }
 
 type encBox[T any] struct {
@@ -175,17 +177,23 @@ type encBox[T any] struct {
 // NewEncoder returns the Encoder of T. Its error wraps [ErrUnsupported] when
 // no value of T can ever be encoded (T is or contains a func, a channel ...).
 func NewEncoder[T any]() (*Encoder[T], error) {
-	ei := encoderOf(reflect.TypeFor[T]())
+	t := reflect.TypeFor[T]()
+	ei := encoderOf(t)
 	if ei.err != nil {
 		return nil, ei.err
 	}
-	return &Encoder[T]{enc: ei}, nil
+	return &Encoder[T]{enc: ei, scalar: scalarOf(t)}, nil
 }
 
 // Append appends the canonical encoding of v to dst and returns the extended
 // slice, the same bytes as AppendMarshal(dst, v). On error it returns dst
 // unextended; the error wraps [ErrUnsupported].
 func (e *Encoder[T]) Append(dst []byte, v T) ([]byte, error) {
+	if e.scalar != notScalar {
+		if b, ok := appendScalar(dst, e.scalar, unsafe.Pointer(&v)); ok {
+			return b, nil
+		}
+	}
 	box, _ := e.boxes.Get().(*encBox[T])
 	if box == nil {
 		box = new(encBox[T])

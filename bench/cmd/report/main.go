@@ -1,17 +1,25 @@
 // Command report runs the benchmark suite of the bench module, summarises
 // it with benchstat, and writes docs/BENCH.md with its charts
-// (docs/bench-throughput.svg, docs/bench-scaling.svg).
+// (docs/bench-throughput.svg, docs/bench-scaling.svg,
+// docs/bench-resident.svg).
 //
 // Run it inside bench/:
 //
-//	go run ./cmd/report                 # the full suite, -count 6
+//	go run ./cmd/report                 # everything, -count 6: about half an hour on 2 cores
+//	go run ./cmd/report -quick          # a few minutes, for CI
 //	go run ./cmd/report -count 10 -benchtime 1s
-//	go run ./cmd/report -bench 'Hit$' -count 3 -large=false
-//	go run ./cmd/report -from results.txt   # rewrite the docs from a saved run
+//	go run ./cmd/report -bench 'Hit$' -count 3 -resident '' -interleaved 0
+//	go run ./cmd/report -from results.txt -resident-from resident.tsv   # rewrite the docs from a saved run
 //
-// Flags: -count, -benchtime and -bench are passed to go test; -large also
-// measures a million resident entries (GECASO_BENCH_LARGE=1); -raw keeps the
-// go test output; -profile lists hit benchmarks of gecaso whose CPU and
+// A full run has three parts: the suite (go test -bench; -count, -benchtime
+// and -bench are passed to it, -large adds a million resident entries to
+// BenchmarkScale); the resident-entries chart (-resident sizes, measured by
+// cmd/memgc, each store skipped at the sizes whose fill would take longer
+// than -fillcap); and -interleaved rounds that alternate the library built
+// with and without its hit counters (the build tag gecaso_nostats), with
+// the near cache and otter, for what counting costs and the near cache's
+// gap to otter. -raw keeps the go test output, -resident-raw the resident
+// figures; -profile lists hit benchmarks of gecaso whose CPU and
 // allocation profiles are summarised in the report.
 package main
 
@@ -33,15 +41,28 @@ import (
 func main() {
 	var o options
 	flag.IntVar(&o.count, "count", 6, "runs of each benchmark (go test -count)")
-	flag.StringVar(&o.benchtime, "benchtime", "300ms", "time or iterations per run (go test -benchtime)")
-	flag.StringVar(&o.bench, "bench", ".", "benchmarks to run (go test -bench)")
-	flag.BoolVar(&o.large, "large", true, "also measure a million resident entries (slow to fill)")
+	flag.StringVar(&o.benchtime, "benchtime", "100ms", "time or iterations per run (go test -benchtime)")
+	flag.StringVar(&o.bench, "bench", suiteBench, "benchmarks to run (go test -bench)")
+	flag.BoolVar(&o.large, "large", false, "also measure a million resident entries in BenchmarkScale (the resident chart goes further)")
+	flag.StringVar(&o.resident, "resident", "1e3,1e4,1e5,1e6,1e7", "comma-separated numbers of resident entries for the resident chart; empty for none")
+	flag.StringVar(&o.residentFrom, "resident-from", "", "read the resident figures (cmd/memgc -tsv) from this file instead of measuring them")
+	flag.StringVar(&o.residentRaw, "resident-raw", "", "also write the resident figures to this file")
+	flag.DurationVar(&o.residentMin, "resident-min", 2*time.Second, "shortest run of hits per store and size")
+	flag.DurationVar(&o.residentMax, "resident-max", 5*time.Second, "longest run of hits per store and size, even with fewer than 3 GC cycles")
+	flag.DurationVar(&o.fillCap, "fillcap", 4*time.Minute, "skip a store at the sizes whose fill would take longer than this")
+	flag.IntVar(&o.interleaved, "interleaved", 10, "rounds of the interleaved runs (counters on and off, near cache and otter); 0 for none")
+	quick := flag.Bool("quick", false, "a few minutes: the hit benchmarks, -count 2, 100ms, resident 1e3 and 1e4, 2 interleaved rounds, no profiles")
 	flag.StringVar(&o.out, "out", "../docs", "directory that receives BENCH.md and the SVG charts")
 	flag.StringVar(&o.from, "from", "", "read go test output from this file instead of running the suite")
 	flag.StringVar(&o.raw, "raw", "", "also write the raw go test output to this file")
 	flag.StringVar(&o.profile, "profile", "Hit/int/small/gecaso-memory,HitParallel/int/small/gecaso-memory,Hit/int/small/gecaso-memory-near,Hit/int/small/gecaso-badger",
 		"comma-separated benchmarks whose CPU and allocation profiles go into the report; empty for none")
 	flag.Parse()
+	if *quick {
+		o.bench, o.count, o.benchtime = "^BenchmarkHit$", 2, "100ms"
+		o.resident, o.residentMin, o.residentMax = "1e3,1e4", time.Second, 2*time.Second
+		o.interleaved, o.profile, o.large = 2, "", false
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
@@ -57,13 +78,29 @@ type options struct {
 	from      string
 	raw       string
 	profile   string
+
+	resident     string
+	residentFrom string
+	residentRaw  string
+	residentMin  time.Duration
+	residentMax  time.Duration
+	fillCap      time.Duration
+	interleaved  int
 }
+
+// suiteBench is the suite a full run measures: the memory-at-scale
+// benchmarks (BenchmarkMemory*) have their own page, BENCH-memory.md.
+const suiteBench = "^Benchmark(Hit|HitParallel|Miss|MissParallel|Zipf|ZipfParallel|Scale)$"
+
+// timing is how long each part of the run took.
+type timing struct{ suite, resident, interleaved, total time.Duration }
 
 func run(o options) error {
 	if b, err := os.ReadFile("go.mod"); err != nil || !bytes.Contains(b, []byte("module github.com/gecaso/gecaso/bench")) {
 		return errors.New("run inside the bench directory: go run ./cmd/report")
 	}
 	m := describeMachine()
+	began := time.Now()
 	var raw []byte
 	if o.from != "" {
 		var err error
@@ -76,6 +113,47 @@ func run(o options) error {
 		if raw, err = runSuite(o); err != nil {
 			return err
 		}
+	}
+	m.took.suite = time.Since(began)
+	var resident []residentRow
+	if o.residentFrom != "" || (o.resident != "" && o.from == "") {
+		t0 := time.Now()
+		var tsv []byte
+		var err error
+		if o.residentFrom != "" {
+			tsv, err = os.ReadFile(o.residentFrom)
+		} else {
+			tsv, err = runResident(o)
+		}
+		if err != nil {
+			return err
+		}
+		if o.residentRaw != "" {
+			if err := os.WriteFile(o.residentRaw, tsv, 0o644); err != nil {
+				return err
+			}
+		}
+		if resident, err = parseResident(tsv); err != nil {
+			return err
+		}
+		m.took.resident = time.Since(t0)
+	}
+	var counted, bare *resultSet
+	if o.interleaved > 0 && o.from == "" {
+		t0 := time.Now()
+		c, b, err := runInterleaved(o)
+		if err != nil {
+			return err
+		}
+		if counted, err = parse(c); err != nil {
+			return err
+		}
+		if bare, err = parse(b); err != nil {
+			return err
+		}
+		m.took.interleaved = time.Since(t0)
+	}
+	if o.from == "" {
 		m.loadAfter = loadAverage()
 	}
 	if o.raw != "" {
@@ -108,6 +186,7 @@ func run(o options) error {
 	charts := map[string]string{
 		"bench-throughput.svg": throughputChart(set),
 		"bench-scaling.svg":    scalingChart(set),
+		"bench-resident.svg":   residentChart(resident),
 	}
 	for name, svg := range charts {
 		if svg == "" {
@@ -117,7 +196,8 @@ func run(o options) error {
 			return err
 		}
 	}
-	md := markdown(o, m, set, stat, profiles, charts)
+	m.took.total = time.Since(began)
+	md := markdown(o, m, set, stat, profiles, charts, extras{resident: resident, counted: counted, bare: bare})
 	path := filepath.Join(o.out, "BENCH.md")
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return err
@@ -174,6 +254,7 @@ type machine struct {
 	loadBefore string
 	loadAfter  string
 	source     string // the file read with -from, if any
+	took       timing
 }
 
 func describeMachine() machine {

@@ -79,7 +79,11 @@ func TestChartsAreXML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, svg := range map[string]string{"throughput": throughputChart(set), "scaling": scalingChart(set)} {
+	rows, err := parseResident([]byte(residentSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, svg := range map[string]string{"throughput": throughputChart(set), "scaling": scalingChart(set), "resident": residentChart(rows)} {
 		if svg == "" {
 			t.Errorf("%s: empty chart", name)
 			continue
@@ -112,5 +116,37 @@ func TestBadgerSection(t *testing.T) {
 		"\nIntro.\n\n### Reads\n\n```\n# a shell comment\ngo test\n```\n\n#### Detail\n"
 	if diff := cmp.Diff(want, badgerSection(dir)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// residentSample is cmd/memgc -tsv output: two sizes, a store without GC
+// cycles and one skipped at the larger size.
+const residentSample = `entries	store	heap_B_per_entry	full_gc_ms	hit_ns	hit_cpu_ns	cycles	gc_share	fill_s	hit_ratio	skipped
+1000	gecaso-memory	523.8	1.51	1319.9	1102.0	39	0.045508	0.02	1.0000	
+1000	otter	244.1	0.69	161.5	187.9	0	0.000000	0.00	1.0000	
+1000	gecaso-badger	15128.8	1.82	2554.9	2572.7	19	0.025226	0.03	1.0000	
+10000000	gecaso-memory	202.0	30.5	2492.0	2400.0	2	0.000700	95.00	1.0000	
+10000000	otter	217.0	15434	2100.0	2000.0	1	0.033400	60.00	1.0000	
+10000000	gecaso-badger							3000.0		fill of 1000000 took 300.0 s
+`
+
+func TestResident(t *testing.T) {
+	rows, err := parseResident([]byte(residentSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]float64{1e3, 1e7}, residentSizes(rows)); diff != "" {
+		t.Errorf("sizes (-want +got):\n%s", diff)
+	}
+	want := residentRow{n: 1e7, store: "gecaso-badger", fillS: 3000, skipped: "fill of 1000000 took 300.0 s"}
+	if diff := cmp.Diff(want, rows[5], cmp.AllowUnexported(residentRow{})); diff != "" {
+		t.Errorf("skipped row (-want +got):\n%s", diff)
+	}
+	caption := residentCaption(rows)
+	if !strings.Contains(caption, "gecaso-badger stops at fewer entries") || !strings.Contains(caption, "about 3000 s") {
+		t.Errorf("the caption does not say where Badger stops and why:\n%s", caption)
+	}
+	if _, err := parseResident([]byte("header\n1000\tgecaso-memory\n")); err == nil {
+		t.Error("a short line parsed")
 	}
 }

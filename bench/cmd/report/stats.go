@@ -159,7 +159,7 @@ func reference(workload, peer string) string {
 		return "gecaso-lru"
 	}
 	switch peer {
-	case "otter", "ristretto", "golang-lru", "sturdyc":
+	case "otter", "otter-noexpiry", "ristretto", "golang-lru", "sturdyc":
 		return "gecaso-memory-near"
 	case "freecache", "go-redis-cache":
 		return "gecaso-memory"

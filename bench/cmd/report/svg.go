@@ -21,6 +21,7 @@ func colour(peer string) string {
 		"gecaso-redis-near":  "#9a86d8",
 		"gecaso-tiered":      "#3aa6a0",
 		"otter":              "#d9822b",
+		"otter-noexpiry":     "#f0b27a",
 		"ristretto":          "#c0392b",
 		"golang-lru":         "#8e6c3a",
 		"freecache":          "#e5b81f",

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// residentStores are the stores charted against resident entries, in the
+// order of the legend (bench.ResidentPeers).
+var residentStores = []string{"gecaso-memory", "gecaso-memory-near", "gecaso-badger", "freecache", "otter", "ristretto"}
+
+// residentRow is one store at one number of resident entries, as
+// cmd/memgc -tsv writes it.
+type residentRow struct {
+	n        float64
+	store    string
+	heap     float64 // bytes per entry
+	fullGCms float64
+	hitNs    float64
+	hitCPUNs float64
+	cycles   int
+	share    float64 // GC share of the CPU, 0..1
+	fillS    float64 // for a skipped row: the extrapolated fill
+	hitRatio float64
+	skipped  string // why the size was skipped, or ""
+}
+
+// runResident runs cmd/memgc over sizes (comma-separated) and returns its
+// tab-separated output.
+func runResident(o options) ([]byte, error) {
+	f, err := os.CreateTemp("", "resident-*.tsv")
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	args := []string{"run", "./cmd/memgc", "-n", o.resident, "-stores", strings.Join(residentStores, ","),
+		"-cycles", "3", "-min", o.residentMin.String(), "-max", o.residentMax.String(),
+		"-fillcap", o.fillCap.String(), "-tsv", f.Name()}
+	fmt.Fprintln(os.Stderr, "report: go", strings.Join(args, " "))
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("memgc: %w", err)
+	}
+	return os.ReadFile(f.Name())
+}
+
+// parseResident reads cmd/memgc -tsv output.
+func parseResident(tsv []byte) ([]residentRow, error) {
+	var rows []residentRow
+	for i, line := range strings.Split(string(tsv), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if i == 0 || line == "" {
+			continue // the header, the end
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 11 {
+			return nil, fmt.Errorf("resident line %d: %d fields, want 11", i+1, len(f))
+		}
+		num := func(s string) float64 {
+			v, _ := strconv.ParseFloat(s, 64)
+			return v
+		}
+		r := residentRow{
+			n: num(f[0]), store: f[1], heap: num(f[2]), fullGCms: num(f[3]), hitNs: num(f[4]),
+			hitCPUNs: num(f[5]), cycles: int(num(f[6])), share: num(f[7]), fillS: num(f[8]),
+			hitRatio: num(f[9]), skipped: f[10],
+		}
+		if r.n <= 0 || r.store == "" {
+			return nil, fmt.Errorf("resident line %d: no size or store", i+1)
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// residentSizes returns the sizes measured, in increasing order.
+func residentSizes(rows []residentRow) []float64 {
+	var ns []float64
+	for _, r := range rows {
+		if !containsF(ns, r.n) {
+			ns = append(ns, r.n)
+		}
+	}
+	return ns
+}
+
+func containsF(xs []float64, x float64) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// gcFloor is where a GC share of zero (no cycle completed during the hits)
+// is drawn on the chart's log scale.
+const gcFloor = 1e-4
+
+// residentChart draws, against resident entries, the time of a hit (left)
+// and the GC's share of the CPU during the hits (right).
+func residentChart(rows []residentRow) string {
+	sizes := residentSizes(rows)
+	if len(sizes) == 0 {
+		return ""
+	}
+	var stores []string
+	for _, s := range residentStores {
+		for _, r := range rows {
+			if r.store == s && !contains(stores, s) {
+				stores = append(stores, s)
+			}
+		}
+	}
+	nLo, nHi := decades(sizes)
+	const width, height = 1000.0, 470.0
+	const top, bottom, panelW, gap, left = 50.0, 360.0, 360.0, 90.0, 70.0
+	d := newSVG(int(width), int(height))
+	d.text(width/2, 22, "middle", `font-size="15" font-weight="bold"`, "Hit cost and GC share against resident entries (int argument, small struct value; log scales)")
+	panels := []struct {
+		title string
+		x     float64
+		value func(residentRow) float64
+		label func(float64) string
+	}{
+		{"hit, ns (lower is better)", left, func(r residentRow) float64 { return r.hitNs }, si},
+		{"GC share of the CPU during the hits", left + panelW + gap, func(r residentRow) float64 { return math.Max(r.share, gcFloor) },
+			func(v float64) string {
+				if v <= gcFloor {
+					return "0"
+				}
+				return strconv.FormatFloat(100*v, 'g', 3, 64) + "%"
+			}},
+	}
+	for _, pn := range panels {
+		var vals []float64
+		for _, r := range rows {
+			if r.skipped == "" {
+				vals = append(vals, pn.value(r))
+			}
+		}
+		lo, hi := decades(vals)
+		x0, x1 := pn.x, pn.x+panelW
+		d.text((x0+x1)/2, top-10, "middle", `font-weight="bold"`, pn.title)
+		d.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`+"\n", x0, top, panelW, bottom-top)
+		for v := lo; v <= hi*1.0001; v *= 10 {
+			y := logPos(v, lo, hi, bottom, top)
+			d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x0, y, x1, y)
+			d.text(x0-6, y+4, "end", `fill="#555"`, pn.label(v))
+		}
+		for v := nLo; v <= nHi*1.0001; v *= 10 {
+			x := logPos(v, nLo, nHi, x0, x1)
+			d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x, top, x, bottom)
+			d.text(x, bottom+16, "middle", `fill="#555"`, si(v))
+		}
+		d.text((x0+x1)/2, bottom+34, "middle", `fill="#555"`, "resident entries")
+		for _, s := range stores {
+			var pts []string
+			for _, r := range rows {
+				if r.store != s || r.skipped != "" {
+					continue
+				}
+				x := logPos(r.n, nLo, nHi, x0, x1)
+				y := logPos(pn.value(r), lo, hi, bottom, top)
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+				d.f(`<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s at %s: %s</title></circle>`+"\n",
+					x, y, colour(s), html.EscapeString(s), si(r.n), pn.label(pn.value(r)))
+			}
+			dash, strokeW := ` stroke-dasharray="5,3"`, 1.5
+			if isGecaso(s) {
+				dash, strokeW = "", 2.5
+			}
+			if len(pts) > 1 {
+				d.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s/>`+"\n", strings.Join(pts, " "), colour(s), strokeW, dash)
+			}
+		}
+	}
+	x, y := left, bottom+60.0
+	for _, s := range stores {
+		w := 20 + 7.2*float64(len(s)) + 18
+		if x+w > width-10 {
+			x, y = left, y+18
+		}
+		dash := ` stroke-dasharray="5,3"`
+		if isGecaso(s) {
+			dash = ""
+		}
+		d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"%s/>`+"\n", x, y-4, x+16, y-4, colour(s), dash)
+		d.text(x+20, y, "start", "", s)
+		x += w
+	}
+	return d.String()
+}
+
+// residentCaption says what the chart leaves out and how to read its
+// zeros.
+func residentCaption(rows []residentRow) string {
+	var b strings.Builder
+	b.WriteString("Each store is filled through its memoized function from every core, then hit on random\n")
+	b.WriteString("resident arguments from one goroutine until three GC cycles complete or the time runs out. The\n")
+	b.WriteString("GC share is the collector's CPU over the CPU the process used (runtime/metrics), over the cycles\n")
+	b.WriteString("that completed during the hits; a store whose hits allocate nothing (otter, the near cache)\n")
+	b.WriteString("completes none, and is drawn at the bottom of that panel as 0: it costs only what each cycle the\n")
+	b.WriteString("application triggers costs (the full GC column below).\n")
+	for _, r := range rows {
+		if r.skipped != "" {
+			fmt.Fprintf(&b, "\n**%s stops at fewer entries:** at %s entries it was not measured, because its %s, so this\n", r.store, si(r.n), r.skipped)
+			fmt.Fprintf(&b, "fill would take about %.0f s on this machine.\n", r.fillS)
+		}
+	}
+	return b.String()
+}
+
+// residentTable lists every row.
+func residentTable(rows []residentRow) string {
+	var b bytes.Buffer
+	b.WriteString("| entries | store | hit ns | hit CPU ns | hits | GC cycles | GC share | full GC, CPU ms | heap B/entry | fill s |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		if r.skipped != "" {
+			fmt.Fprintf(&b, "| %s | %s | not measured: %s | | | | | | | ~%.0f |\n", si(r.n), r.store, r.skipped, r.fillS)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3f | %d | %.2f %% | %s | %s | %.1f |\n", si(r.n), r.store, fmtNs(r.hitNs), fmtNs(r.hitCPUNs),
+			r.hitRatio, r.cycles, 100*r.share, fmtNum(r.fullGCms), fmtNum(r.heap), r.fillS)
+	}
+	return b.String()
+}
