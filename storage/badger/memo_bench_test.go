@@ -31,7 +31,10 @@ import (
 //     as a memo's callers ask for them;
 //   - hit: 100k resident entries (and 1M with GECASO_BENCH_LARGE=1), both
 //     directories filled, compacted into one level, closed and reopened, so
-//     that their trees have the same shape.
+//     that their trees have the same shape; gecaso called with
+//     context.Background and, in interleaved-cancellable, with a context
+//     that can be cancelled (its reads then run in goroutines of their
+//     own, so that the caller can leave at once).
 //
 // The interleaved sub-benchmarks run blocks of calls through each in turn, so
 // that load from elsewhere on the machine weighs on both alike, and report
@@ -257,6 +260,7 @@ func benchmarkHits(b *testing.B) {
 				})
 			}
 			b.Run("interleaved", func(b *testing.B) { interleaveHits(b, raw, cached, n) })
+			b.Run("interleaved-cancellable", func(b *testing.B) { interleaveHits(b, raw, cancellable(b, cached), n) })
 		})
 	}
 }

@@ -29,7 +29,11 @@ import (
 //     expiry read on the way back;
 //   - storage: the same memo over the Storage's View and Set instead of
 //     Badger's calls;
-//   - gecaso: gecaso.Cached over the Storage.
+//   - gecaso: gecaso.Cached over the Storage;
+//   - gecaso-cancellable: the same called with a context that can be
+//     cancelled (as a request's is), for which gecaso reads the storage
+//     and runs fn in goroutines of their own, so that the caller can leave
+//     at once.
 //
 // Each part reports its time per call and its ratio to raw.
 func BenchmarkMemoParts(b *testing.B) {
@@ -70,6 +74,7 @@ func BenchmarkMemoParts(b *testing.B) {
 		{"+envelope", framed.call},
 		{"storage", over.call},
 		{"gecaso", cached},
+		{"gecaso-cancellable", cancellable(b, cached)},
 	}
 	var next atomic.Int64
 	const block = 64
@@ -201,4 +206,12 @@ func (m storageMemo) call(ctx context.Context, arg int) (memoResult, error) {
 		return v, err
 	}
 	return v, m.s.Set(ctx, key, b, storage.Params{TTL: memoTTL})
+}
+
+// cancellable calls fn with a context that can be cancelled, and is only
+// when b ends.
+func cancellable(b *testing.B, fn memoFunc) memoFunc {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	return func(_ context.Context, arg int) (memoResult, error) { return fn(ctx, arg) }
 }
