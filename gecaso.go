@@ -193,7 +193,8 @@ func (f *Func[A, V]) Namespace() string { return f.ns }
 // cancellation, and its result is still stored. An error from fn is
 // returned to every caller that shared the execution, unwrapped, and is not
 // stored (unless [WithErrorTTL] says so). If fn panics, every such caller
-// panics with a *[PanicError].
+// panics with a *[PanicError]. When ctx can never end (context.Background),
+// fn runs in the goroutine of the caller that missed, as a direct call would.
 //
 // The cache fails open: a storage error never fails a call that fn can
 // answer; it is reported through [WithErrorHandler] or [WithLogger]. An entry

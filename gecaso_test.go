@@ -287,8 +287,29 @@ func TestCall_goexitIsAnError(t *testing.T) {
 		runtime.Goexit()
 		return 0, nil
 	})
-	if _, err := f.Call(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "Goexit") {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := f.Call(ctx, 1); err == nil || !strings.Contains(err.Error(), "Goexit") {
 		t.Fatalf("Call = %v, want an error naming Goexit", err)
+	}
+}
+
+// With a context that cannot end, fn runs in the caller's goroutine: a
+// Goexit in fn ends it, as a direct call of fn would.
+func TestCall_goexitWithoutCancelEndsTheCaller(t *testing.T) {
+	f := gecaso.Cached(faulty.New(nil), func(context.Context, int) (int, error) {
+		runtime.Goexit()
+		return 0, nil
+	})
+	returned := make(chan bool, 1)
+	go func() {
+		ok := false
+		defer func() { returned <- ok }()
+		f.Call(context.Background(), 1)
+		ok = true
+	}()
+	if <-returned {
+		t.Fatal("Call returned to the caller whose fn called Goexit")
 	}
 }
 

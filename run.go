@@ -99,7 +99,7 @@ func (f *Func[A, V]) compute(ctx context.Context, arg A, key string, h uint64, t
 	if err != nil {
 		return result[V]{}, err
 	}
-	data, err := f.venc.Append(nil, v)
+	data, err := f.encode(v)
 	if err != nil {
 		f.report(opEncode, key, err)
 		return result[V]{v: v}, nil
@@ -244,7 +244,9 @@ func (f *Func[A, V]) write(ctx context.Context, key string, e entry) (written, e
 		f.report(opEncode, key, err)
 		return time.Time{}, time.Time{}, false
 	}
-	bufs.frame = frame
+	if cap(frame) <= maxPooledBuffer {
+		bufs.frame = frame
+	}
 	if err := f.s.Set(ctx, key, frame, storage.Params{TTL: ttl, Extra: f.cfg.params}); err != nil {
 		f.report(opSet, key, err)
 		return time.Time{}, time.Time{}, false
@@ -253,7 +255,31 @@ func (f *Func[A, V]) write(ctx context.Context, key string, e entry) (written, e
 	return now, env.ExpiresAt, true
 }
 
-type buffers struct{ frame []byte }
+// encode returns v's msgpack in a slice of its own, of its exact size: the
+// encoding is built in a pooled buffer, which saves the three or four
+// reallocations of a slice growing from nothing.
+func (f *Func[A, V]) encode(v V) ([]byte, error) {
+	bufs := bufPool.Get().(*buffers)
+	defer bufPool.Put(bufs)
+	b, err := f.venc.Append(bufs.value[:0], v)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, len(b))
+	copy(data, b)
+	if cap(b) <= maxPooledBuffer {
+		bufs.value = b
+	}
+	return data, nil
+}
+
+// maxPooledBuffer bounds the buffers kept in bufPool, so that one large
+// value does not stay pinned.
+const maxPooledBuffer = 64 << 10
+
+// buffers are scratch space for a run: the encoding of a value and its
+// frame.
+type buffers struct{ value, frame []byte }
 
 var bufPool = sync.Pool{New: func() any { return new(buffers) }}
 

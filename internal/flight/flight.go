@@ -19,7 +19,8 @@ import (
 )
 
 // ErrGoexit is the error waiters receive when the function called
-// runtime.Goexit instead of returning.
+// runtime.Goexit instead of returning (see [Group.Do] for the caller that
+// ran it).
 var ErrGoexit = errors.New("gecaso: function called runtime.Goexit")
 
 // Panic is a panic recovered from a shared function: the value it panicked
@@ -65,12 +66,21 @@ func (g *Group[V]) join(key string) (c *call[V], started bool) {
 // callers of the same key. fn runs in its own goroutine under a context
 // detached from ctx's cancellation (context.WithoutCancel), so a caller whose
 // ctx ends gets ctx.Err() at once while the execution goes on for the others.
+// When ctx can never end (its Done is nil, as for context.Background), the
+// caller that starts the execution runs fn in its own goroutine instead,
+// which saves a goroutine's start, its stack's growth and two hand-offs;
+// should fn then call runtime.Goexit, that caller's goroutine exits, as it
+// would calling fn directly, and the callers that joined get ErrGoexit.
 // When fn panics, every waiting caller gets the recovered panic in pan (and
 // the zero V), to re-panic in its own goroutine. shared reports whether the
 // caller joined an execution started by another.
 func (g *Group[V]) Do(ctx context.Context, key string, fn func(context.Context) (V, error)) (v V, shared bool, pan *Panic, err error) {
 	c, started := g.join(key)
 	if started {
+		if ctx.Done() == nil {
+			g.run(ctx, key, c, fn)
+			return c.val, false, c.pan, c.err
+		}
 		go g.run(context.WithoutCancel(ctx), key, c, fn)
 	}
 	select {

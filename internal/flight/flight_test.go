@@ -131,13 +131,56 @@ func TestDo_panicReachesEveryWaiter(t *testing.T) {
 
 func TestDo_goexit(t *testing.T) {
 	var g Group[int]
-	_, _, _, err := g.Do(context.Background(), "k", func(context.Context) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _, _, err := g.Do(ctx, "k", func(context.Context) (int, error) {
 		runtime.Goexit()
 		return 0, nil
 	})
 	if !errors.Is(err, ErrGoexit) {
 		t.Errorf("Do = %v, want ErrGoexit", err)
 	}
+}
+
+// With a context that cannot end, the caller that starts the run runs fn
+// itself: a Goexit in fn ends that caller's goroutine, and the callers that
+// joined get ErrGoexit.
+func TestDo_goexitInline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		release := make(chan struct{})
+		returned := make(chan bool, 1)
+		go func() {
+			ok := false
+			defer func() { returned <- ok }()
+			g.Do(context.Background(), "k", func(context.Context) (int, error) {
+				<-release
+				runtime.Goexit()
+				return 0, nil
+			})
+			ok = true
+		}()
+		synctest.Wait()
+		joined := make(chan error, 1)
+		go func() {
+			_, shared, _, err := g.Do(context.Background(), "k", nil)
+			if !shared {
+				err = errors.New("did not join the run")
+			}
+			joined <- err
+		}()
+		synctest.Wait()
+		close(release)
+		if <-returned {
+			t.Error("Do returned to the caller whose fn called Goexit")
+		}
+		if err := <-joined; !errors.Is(err, ErrGoexit) {
+			t.Errorf("joined caller's Do = %v, want ErrGoexit", err)
+		}
+		if g.InFlight() != 0 {
+			t.Errorf("the key stayed in flight")
+		}
+	})
 }
 
 // A caller that got its result and calls again starts a new run: the key

@@ -26,10 +26,15 @@ import (
 // options, in one run:
 //
 //   - miss: a new argument every call, serial, from GOMAXPROCS goroutines
-//     and from 16 (where group commit shows);
+//     and from 16 (where group commit shows), the arguments ascending;
+//   - miss-random: the same with the arguments in no order (see scramble),
+//     as a memo's callers ask for them;
 //   - hit: 100k resident entries (and 1M with GECASO_BENCH_LARGE=1), both
 //     directories filled, compacted into one level, closed and reopened, so
-//     that their trees have the same shape.
+//     that their trees have the same shape; gecaso called with
+//     context.Background and, in interleaved-cancellable, with a context
+//     that can be cancelled (its reads then run in goroutines of their
+//     own, so that the caller can leave at once).
 //
 // The interleaved sub-benchmarks run blocks of calls through each in turn, so
 // that load from elsewhere on the machine weighs on both alike, and report
@@ -183,36 +188,58 @@ func memoResidentSizes() []int {
 	return n
 }
 
+// scramble maps the counter n to an argument: a bijection of the 32-bit
+// integers, so that arguments never repeat yet come in no order, as a
+// memo's arguments do. Sequential arguments would give the raw memo, whose
+// keys hold the argument, keys in ascending order, which Badger's memtable
+// inserts and looks up in cached nodes; gecaso's keys are hashes.
+func scramble(n int64) int { return int(uint32(n) * 0x9e3779b1) }
+
 func BenchmarkMemo(b *testing.B) {
-	b.Run("miss", func(b *testing.B) {
-		raw, cached := memoPair(b, 0)
-		var next atomic.Int64 // arguments never used, shared by both memos
-		for _, side := range []struct {
-			name string
-			fn   memoFunc
-		}{{"raw-badger", raw}, {"gecaso-badger", cached}} {
-			b.Run(side.name, func(b *testing.B) {
-				b.ReportAllocs()
-				ctx := context.Background()
-				for b.Loop() {
-					arg := int(next.Add(1))
-					if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
-						b.Fatal(v, err)
-					}
-				}
-			})
-		}
-		for _, g := range []int{1, 0, 16} { // 0: GOMAXPROCS
-			name := "interleaved"
-			if g != 1 {
-				name = fmt.Sprintf("interleaved-g%d", g)
-				if g == 0 {
-					name = "interleaved-parallel"
+	for _, order := range []struct {
+		name string
+		arg  func(int64) int
+	}{
+		{"miss", func(n int64) int { return int(n) }},
+		{"miss-random", scramble},
+	} {
+		b.Run(order.name, func(b *testing.B) { benchmarkMisses(b, order.arg) })
+	}
+	benchmarkHits(b)
+}
+
+// benchmarkMisses measures misses, the arguments being argOf(1), argOf(2)...
+func benchmarkMisses(b *testing.B, argOf func(int64) int) {
+	raw, cached := memoPair(b, 0)
+	var next atomic.Int64 // arguments never used, shared by both memos
+	for _, side := range []struct {
+		name string
+		fn   memoFunc
+	}{{"raw-badger", raw}, {"gecaso-badger", cached}} {
+		b.Run(side.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for b.Loop() {
+				arg := argOf(next.Add(1))
+				if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
+					b.Fatal(v, err)
 				}
 			}
-			b.Run(name, func(b *testing.B) { interleave(b, raw, cached, g, &next) })
+		})
+	}
+	for _, g := range []int{1, 0, 16} { // 0: GOMAXPROCS
+		name := "interleaved"
+		if g != 1 {
+			name = fmt.Sprintf("interleaved-g%d", g)
+			if g == 0 {
+				name = "interleaved-parallel"
+			}
 		}
-	})
+		b.Run(name, func(b *testing.B) { interleave(b, raw, cached, g, &next, argOf) })
+	}
+}
+
+func benchmarkHits(b *testing.B) {
 	for _, n := range memoResidentSizes() {
 		b.Run(fmt.Sprintf("hit-%.0e", float64(n)), func(b *testing.B) {
 			raw, cached := memoPair(b, n)
@@ -233,6 +260,7 @@ func BenchmarkMemo(b *testing.B) {
 				})
 			}
 			b.Run("interleaved", func(b *testing.B) { interleaveHits(b, raw, cached, n) })
+			b.Run("interleaved-cancellable", func(b *testing.B) { interleaveHits(b, raw, cancellable(b, cached), n) })
 		})
 	}
 }
@@ -240,7 +268,7 @@ func BenchmarkMemo(b *testing.B) {
 // interleave runs blocks of misses through raw and cached in turn, from g
 // goroutines at once (GOMAXPROCS when g is 0), and reports each one's time
 // per call and their ratio.
-func interleave(b *testing.B, raw, cached memoFunc, g int, next *atomic.Int64) {
+func interleave(b *testing.B, raw, cached memoFunc, g int, next *atomic.Int64, argOf func(int64) int) {
 	if g == 0 {
 		g = runtime.GOMAXPROCS(0)
 	}
@@ -252,7 +280,7 @@ func interleave(b *testing.B, raw, cached memoFunc, g int, next *atomic.Int64) {
 		for range g {
 			wg.Go(func() {
 				for range block {
-					arg := int(next.Add(1))
+					arg := argOf(next.Add(1))
 					if v, err := fn(ctx, arg); err != nil || v.ID != arg {
 						b.Error(v, err)
 						return
