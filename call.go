@@ -263,8 +263,8 @@ type found[V any] struct {
 	written time.Time
 	expires time.Time
 	now     time.Time // when the entry was read, if the expiry check read the clock
-	data    []byte // a copy of the value's msgpack: for fallback, or when keep was asked
-	size    int    // bytes read
+	data    []byte    // a copy of the value's msgpack: for fallback, or when keep was asked
+	size    int       // bytes read
 }
 
 // take returns the decoded value and clears it from fd.
