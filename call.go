@@ -7,6 +7,7 @@ import (
 
 	"github.com/gecaso/gecaso/codec"
 	"github.com/gecaso/gecaso/internal/fence"
+	"github.com/gecaso/gecaso/internal/flight"
 	"github.com/gecaso/gecaso/storage"
 )
 
@@ -379,6 +380,7 @@ func (f *Func[A, V]) lookup(ctx context.Context, st *state[V], key string) error
 	rst.keep = st.keep
 	done := make(chan struct{})
 	go func() {
+		flight.GrowStack()
 		defer f.reads.Add(-1)
 		f.read(ctx, rst, key)
 		close(done)

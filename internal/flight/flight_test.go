@@ -3,6 +3,7 @@ package flight
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -300,4 +301,35 @@ func TestGo_panicWithoutWaitersIsDropped(t *testing.T) {
 			t.Errorf("the panicked key stayed in flight")
 		}
 	})
+}
+
+// BenchmarkGrowStack starts goroutines that call 24 KiB deep, as a run
+// through fn and a storage's write does, with and without GrowStack.
+func BenchmarkGrowStack(b *testing.B) {
+	for _, grow := range []bool{false, true} {
+		b.Run(fmt.Sprintf("grow=%v", grow), func(b *testing.B) {
+			done := make(chan int)
+			for b.Loop() {
+				go func() {
+					if grow {
+						GrowStack()
+					}
+					done <- deep(48)
+				}()
+				<-done
+			}
+		})
+	}
+}
+
+// deep calls itself n times, with about 500 bytes of frame each.
+//
+//go:noinline
+func deep(n int) int {
+	var pad [64]int
+	pad[n%64] = n
+	if n == 0 {
+		return pad[0]
+	}
+	return deep(n-1) + pad[n%64]
 }
