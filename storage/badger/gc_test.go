@@ -149,7 +149,10 @@ func TestGCLoopReclaims(t *testing.T) {
 	for {
 		p := s.Stats().GCPasses
 		now := diskUsage(t, dir)
-		if now < written/4 {
+		// Half: what a pass leaves besides live entries (the memtables' logs,
+		// the newest value-log file) takes up to a third of this small
+		// directory; without the loop it would keep all it has.
+		if now < written/2 {
 			t.Logf("GC loop took disk usage from %d MB to %d MB in %d passes", written>>20, now>>20, p)
 			return
 		}
