@@ -82,14 +82,15 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 		f.putState(st)
 		return v, info, err
 	}
-	if v, wall, ok := f.quietNearHit(st); ok {
+	v, wall, hit, looked := f.quietNearHit(st)
+	if hit {
 		if wall != 0 {
 			info.ExpiresAt = time.Unix(0, wall)
 		}
 		info.Source = SourceNear
 		return v, info, nil
 	}
-	return f.callInfo(ctx, st, arg)
+	return f.callInfo(ctx, st, arg, looked)
 }
 
 // quietNearHit answers from the near cache a call with no hook to call
@@ -97,21 +98,22 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 // came (only st.arg was written), without putState's reset: Call and
 // CallInfo return at once, without a deferred call. It returns the entry's
 // expiry in Unix nanoseconds (0: never). Otherwise (a miss, no near cache,
-// hooks) st stays the caller's.
-func (f *Func[A, V]) quietNearHit(st *state[V]) (v V, wall int64, ok bool) {
+// hooks) st stays the caller's; looked says whether the near cache was
+// looked in (and missed), so that callInfo does not look again.
+func (f *Func[A, V]) quietNearHit(st *state[V]) (v V, wall int64, hit, looked bool) {
 	if f.near == nil || f.hooks.OnCall != nil || (f.hooks.StartSpan != nil && f.hooks.SpanHits) {
-		return v, 0, false
+		return v, 0, false, false
 	}
-	if v, wall, ok = f.near.get(st.arg); ok {
+	if v, wall, hit = f.near.get(st.arg); hit {
 		inc(&st.c.nearHits)
 		f.releaseArg(st)
 	}
-	return v, wall, ok
+	return v, wall, hit, true
 }
 
-// callInfo is CallInfo past the encoding of arg into st.arg; it puts st
-// back in the pool.
-func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A) (v V, info Info, err error) {
+// callInfo is CallInfo past the encoding of arg into st.arg, and past the
+// near cache when nearLooked; it puts st back in the pool.
+func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A, nearLooked bool) (v V, info Info, err error) {
 	defer f.putState(st)
 	var start time.Time
 	if f.hooks.OnCall != nil || f.hooks.StartSpan != nil {
@@ -120,7 +122,7 @@ func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A) (v V, in
 			defer func() { f.hooks.OnCall(ctx, info, err, time.Since(start)) }()
 		}
 	}
-	if f.near != nil {
+	if f.near != nil && !nearLooked {
 		if v, wall, ok := f.near.get(st.arg); ok {
 			inc(&st.c.nearHits)
 			info = Info{Source: SourceNear}

@@ -212,10 +212,11 @@ func (f *Func[A, V]) Call(ctx context.Context, arg A) (V, error) {
 		f.putState(st)
 		return zero, err
 	}
-	if v, _, ok := f.quietNearHit(st); ok {
+	v, _, hit, looked := f.quietNearHit(st)
+	if hit {
 		return v, nil
 	}
-	v, _, err := f.callInfo(ctx, st, arg)
+	v, _, err := f.callInfo(ctx, st, arg, looked)
 	return v, err
 }
 

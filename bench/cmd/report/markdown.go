@@ -37,7 +37,8 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 		if o.large {
 			large = "GECASO_BENCH_LARGE=1 "
 		}
-		p("| suite | `%sgo test -run '^$' -bench '%s' -benchtime %s -count %d` |\n", large, o.bench, o.benchtime, o.count)
+		// A | inside a table cell ends it, even in code: escape it.
+		p("| suite | `%sgo test -run '^$' -bench '%s' -benchtime %s -count %d` |\n", large, strings.ReplaceAll(o.bench, "|", `\|`), o.benchtime, o.count)
 		if ex.resident != nil && o.residentFrom == "" {
 			p("| resident entries | `go run ./cmd/memgc -n %s -min %v -max %v -fillcap %v` |\n", o.resident, o.residentMin, o.residentMax, o.fillCap)
 		}

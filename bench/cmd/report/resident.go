@@ -207,9 +207,11 @@ func residentCaption(rows []residentRow) string {
 	b.WriteString("Each store is filled through its memoized function from every core, then hit on random\n")
 	b.WriteString("resident arguments from one goroutine until three GC cycles complete or the time runs out. The\n")
 	b.WriteString("GC share is the collector's CPU over the CPU the process used (runtime/metrics), over the cycles\n")
-	b.WriteString("that completed during the hits; a store whose hits allocate nothing (otter, the near cache)\n")
-	b.WriteString("completes none, and is drawn at the bottom of that panel as 0: it costs only what each cycle the\n")
-	b.WriteString("application triggers costs (the full GC column below).\n")
+	b.WriteString("that completed during the hits. A store that completed none is drawn at the bottom of that panel\n")
+	b.WriteString("as 0: its hits allocate nothing (otter, the near cache), or too little to bring the next cycle\n")
+	b.WriteString("within the run over a large heap; it then costs what each cycle the application triggers costs\n")
+	b.WriteString("(the full GC column below). A heap per entry of about 0 means the store keeps its data outside the\n")
+	b.WriteString("Go heap (Badger's tables) and the heap shrank by more than it grew.\n")
 	for _, r := range rows {
 		if r.skipped != "" {
 			fmt.Fprintf(&b, "\n**%s stops at fewer entries:** at %s entries it was not measured, because its %s, so this\n", r.store, si(r.n), r.skipped)
@@ -229,8 +231,15 @@ func residentTable(rows []residentRow) string {
 			fmt.Fprintf(&b, "| %s | %s | not measured: %s | | | | | | | ~%.0f |\n", si(r.n), r.store, r.skipped, r.fillS)
 			continue
 		}
+		heap := fmtNum(r.heap)
+		if r.heap < 0 {
+			// The heap shrank while the store filled: garbage of the
+			// store measured before it was collected, and the store's
+			// own data live outside the Go heap (Badger's tables).
+			heap = "≈ 0"
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3f | %d | %.2f %% | %s | %s | %.1f |\n", si(r.n), r.store, fmtNs(r.hitNs), fmtNs(r.hitCPUNs),
-			r.hitRatio, r.cycles, 100*r.share, fmtNum(r.fullGCms), fmtNum(r.heap), r.fillS)
+			r.hitRatio, r.cycles, 100*r.share, fmtNum(r.fullGCms), heap, r.fillS)
 	}
 	return b.String()
 }
