@@ -16,7 +16,8 @@
 //
 // Keys are spread by a hash over 256 shards. A shard keeps its entries in
 // segments: byte slices of 1 KiB to 1 MiB (growing with the shard, an
-// eighth of its live bytes) into which entries are appended one after the
+// eighth of its live bytes, and room for at least four entries of the size
+// being written) into which entries are appended one after the
 // other, each a 24-byte header (write sequence, expiry, key and value
 // lengths), the key and the value, padded to 8 bytes. An entry larger than
 // 32 KiB gets a segment of its own, of its exact size, written before the

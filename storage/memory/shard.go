@@ -354,9 +354,13 @@ func (sh *shard) appendLocked(size int) (*segment, int, error) {
 		return g, g.end, nil
 	}
 	// Segments grow with the shard, an eighth of its live bytes, so that
-	// a small storage holds little and a large one has few segments.
+	// a small storage holds little and a large one has few segments; and
+	// hold at least four entries of this size, so that the unused end a
+	// segment is sealed with, smaller than the entry that did not fit, is
+	// under a quarter of it. Compaction cannot reclaim those ends (moving
+	// the entries makes new ones), so they must stay under its threshold.
 	n := sh.s.cfg.segMin
-	for n < sh.s.cfg.segMax && (int64(n) < sh.liveSpace/8 || n < size) {
+	for n < sh.s.cfg.segMax && (int64(n) < sh.liveSpace/8 || n < 4*size) {
 		n *= 2
 	}
 	g, err := sh.installLocked(make([]byte, n))
@@ -546,15 +550,26 @@ func (sh *shard) evacuateLocked(g *segment, budget int) int {
 }
 
 // compact runs compaction steps, each under the lock, until the shard's
-// garbage is under the threshold, letting writers in between steps.
+// garbage is under the threshold, letting writers in between steps. It
+// moves at most about twice the bytes the shard had written when it
+// started: enough to move every live entry once with room to spare, and a
+// bound should the garbage be of a kind moving cannot reclaim.
 func (sh *shard) compact() {
+	var steps int64
 	for {
 		sh.mu.Lock()
 		if sh.closed || (sh.evac == nil && !sh.overLocked()) {
 			sh.mu.Unlock()
 			return
 		}
+		if steps == 0 {
+			_, written := sh.garbageLocked()
+			steps = 2*written/stepBudget + 2
+		}
 		sh.compactLocked(stepBudget)
 		sh.mu.Unlock()
+		if steps--; steps == 0 {
+			return
+		}
 	}
 }
