@@ -90,6 +90,7 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 		info.Source = SourceNear
 		return v, info, nil
 	}
+	st.age = true
 	return f.callInfo(ctx, st, arg, looked)
 }
 
@@ -156,19 +157,19 @@ func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A, nearLook
 	case fresh:
 		v = fd.take()
 		inc(&st.c.hits)
-		info = fd.info(SourceStorage)
+		info = fd.info(SourceStorage, st.age)
 		if f.near != nil {
 			f.nearFill(st.h, tok, string(st.arg), key, fd.data, fd.expires)
 		}
 		return v, info, nil
 	case negative:
 		inc(&st.c.hits)
-		return v, fd.info(SourceStorage), fd.cerr
+		return v, fd.info(SourceStorage, st.age), fd.cerr
 	case stale:
 		v = fd.take()
 		inc(&st.c.hits)
 		f.stats.staleHits.Add(1)
-		info = fd.info(SourceStorage)
+		info = fd.info(SourceStorage, st.age)
 		var nearKey string
 		if f.near != nil {
 			nearKey = string(st.arg)
@@ -204,7 +205,7 @@ func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A, nearLook
 		return v, info, err
 	}
 	info.Stale, info.Err, info.Stored, info.ExpiresAt = r.stale, r.masked, r.stored, r.expires
-	if !r.written.IsZero() {
+	if st.age && !r.written.IsZero() {
 		info.Age = max(0, time.Since(r.written))
 	}
 	if r.stale {
@@ -278,9 +279,11 @@ func (fd *found[V]) take() V {
 	return v
 }
 
-func (fd *found[V]) info(src Source) Info {
+// info describes what fd found; with age, it also says how old it is,
+// which reads the clock unless the expiry check did.
+func (fd *found[V]) info(src Source, age bool) Info {
 	in := Info{Source: src, ExpiresAt: fd.expires, Stale: fd.class == stale}
-	if !fd.written.IsZero() {
+	if age && !fd.written.IsZero() {
 		now := fd.now
 		if now.IsZero() {
 			now = time.Now()
@@ -305,6 +308,7 @@ type state[V any] struct {
 	env   codec.Envelope
 	found found[V]
 	keep  bool // copy the value's bytes into found.data for fresh entries too
+	age   bool // the caller wants the Info's Age, which costs a clock read
 
 	vdec     *codec.Decoder[V]
 	swr, sie time.Duration
@@ -462,9 +466,11 @@ func (f *Func[A, V]) putState(st *state[V]) {
 	if cap(st.arg) > maxPooledBuf || cap(st.key) > maxPooledBuf || cap(st.found.data) > maxPooledBuf {
 		return // do not pin large buffers
 	}
-	st.env = codec.Envelope{}
+	// The next decode sets every field of env: drop only what aliases a
+	// storage's memory.
+	st.env.RawParams, st.env.Data = nil, nil
 	data := st.found.data[:0]
 	st.found = found[V]{data: data}
-	st.keep = false
+	st.keep, st.age = false, false
 	f.states.Put(st)
 }
