@@ -174,29 +174,10 @@ func residentChart(rows []residentRow) string {
 				d.f(`<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s at %s: %s</title></circle>`+"\n",
 					x, y, colour(s), html.EscapeString(s), si(r.n), pn.label(pn.value(r)))
 			}
-			dash, strokeW := ` stroke-dasharray="5,3"`, 1.5
-			if isGecaso(s) {
-				dash, strokeW = "", 2.5
-			}
-			if len(pts) > 1 {
-				d.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s/>`+"\n", strings.Join(pts, " "), colour(s), strokeW, dash)
-			}
+			d.polyline(pts, s)
 		}
 	}
-	x, y := left, bottom+60.0
-	for _, s := range stores {
-		w := 20 + 7.2*float64(len(s)) + 18
-		if x+w > width-10 {
-			x, y = left, y+18
-		}
-		dash := ` stroke-dasharray="5,3"`
-		if isGecaso(s) {
-			dash = ""
-		}
-		d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"%s/>`+"\n", x, y-4, x+16, y-4, colour(s), dash)
-		d.text(x+20, y, "start", "", s)
-		x += w
-	}
+	d.legend(stores, left, bottom+60, width)
 	return d.String()
 }
 

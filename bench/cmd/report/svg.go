@@ -240,32 +240,44 @@ func scalingChart(set *resultSet) string {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 				d.f(`<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s %s: %s</title></circle>`+"\n", x, y, colour(p), html.EscapeString(p), w, si(s.center))
 			}
-			dash := ` stroke-dasharray="5,3"`
-			strokeW := 1.5
-			if isGecaso(p) {
-				dash, strokeW = "", 2.5
-			}
-			if len(pts) > 1 {
-				d.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s/>`+"\n", strings.Join(pts, " "), colour(p), strokeW, dash)
-			}
+			d.polyline(pts, p)
 		}
 	}
-	// Legend along the bottom.
-	x, y := left, bottom+60.0
-	for _, p := range peers {
-		w := 20 + 7.2*float64(len(p)) + 18
+	d.legend(peers, left, bottom+60, width)
+	return d.String()
+}
+
+// legend draws a key of names' lines along the bottom of a chart, from
+// (left, y), wrapping before width; gecaso's series are solid, the
+// peers' dashed, as in the chart.
+func (d *svgDoc) legend(names []string, left, y, width float64) {
+	x := left
+	for _, name := range names {
+		w := 20 + 7.2*float64(len(name)) + 18
 		if x+w > width-10 {
 			x, y = left, y+18
 		}
 		dash := ` stroke-dasharray="5,3"`
-		if isGecaso(p) {
+		if isGecaso(name) {
 			dash = ""
 		}
-		d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"%s/>`+"\n", x, y-4, x+16, y-4, colour(p), dash)
-		d.text(x+20, y, "start", "", p)
+		d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"%s/>`+"\n", x, y-4, x+16, y-4, colour(name), dash)
+		d.text(x+20, y, "start", "", name)
 		x += w
 	}
-	return d.String()
+}
+
+// polyline joins pts, the points of name's series, solid and thicker for
+// gecaso's series, dashed for the peers'.
+func (d *svgDoc) polyline(pts []string, name string) {
+	if len(pts) < 2 {
+		return
+	}
+	dash, strokeW := ` stroke-dasharray="5,3"`, 1.5
+	if isGecaso(name) {
+		dash, strokeW = "", 2.5
+	}
+	d.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s/>`+"\n", strings.Join(pts, " "), colour(name), strokeW, dash)
 }
 
 func contains(xs []string, x string) bool {
