@@ -469,8 +469,12 @@ func (f *Func[A, V]) putState(st *state[V]) {
 	// The next decode sets every field of env: drop only what aliases a
 	// storage's memory.
 	st.env.RawParams, st.env.Data = nil, nil
-	data := st.found.data[:0]
-	st.found = found[V]{data: data}
+	// Reads set class first, and the decode of an entry sets its times:
+	// clear what could keep memory alive or be merged into by a decode.
+	fd := &st.found
+	var zero V
+	fd.v, fd.cerr, fd.data = zero, nil, fd.data[:0]
+	fd.class, fd.size = absent, 0
 	st.keep, st.age = false, false
 	f.states.Put(st)
 }
