@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gecaso/gecaso/internal/keyfmt"
+	"github.com/gecaso/gecaso/internal/subs"
 	"github.com/gecaso/gecaso/storage"
 	"github.com/gecaso/gecaso/storage/memory"
 )
@@ -52,9 +53,7 @@ type Storage struct {
 
 	unsubscribe func() // ends New's subscription to inner's invalidations; nil without one
 
-	subMu   sync.Mutex     // guards subs and nextSub
-	subs    map[int]func() // the subscriptions made through Subscribe, by id
-	nextSub int
+	subs subs.Set // the subscriptions made through Subscribe
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -540,25 +539,11 @@ func (s *Storage) Subscribe(fn func(storage.Invalidation)) (cancel func(), err e
 	if err != nil {
 		return nil, err
 	}
-	s.subMu.Lock()
-	if s.closed.Load() {
-		s.subMu.Unlock()
-		inner()
+	c, ok := s.subs.Add(inner) // the inner storage's cancel is idempotent
+	if !ok {
 		return nil, storage.ErrClosed
 	}
-	if s.subs == nil {
-		s.subs = make(map[int]func())
-	}
-	id := s.nextSub
-	s.nextSub++
-	s.subs[id] = inner
-	s.subMu.Unlock()
-	return func() {
-		s.subMu.Lock()
-		delete(s.subs, id)
-		s.subMu.Unlock()
-		inner() // idempotent, as the inner storage's must be
-	}, nil
+	return c, nil
 }
 
 // Len returns the number of keys the lru indexes: at most maxEntries.
@@ -591,17 +576,11 @@ func (s *Storage) Stats() Stats {
 // idempotent: later calls return what the first returned.
 func (s *Storage) Close() error {
 	s.closeOnce.Do(func() {
-		s.subMu.Lock()
 		s.closed.Store(true)
-		subs := s.subs
-		s.subs = nil
-		s.subMu.Unlock()
 		if s.unsubscribe != nil {
 			s.unsubscribe()
 		}
-		for _, cancel := range subs {
-			cancel()
-		}
+		s.subs.Close()
 		s.mu.Lock()
 		s.idx = index{}
 		s.mu.Unlock()

@@ -44,6 +44,7 @@ import (
 	"github.com/gecaso/gecaso/codec"
 	"github.com/gecaso/gecaso/internal/fence"
 	"github.com/gecaso/gecaso/internal/keyfmt"
+	"github.com/gecaso/gecaso/internal/subs"
 	"github.com/gecaso/gecaso/storage"
 )
 
@@ -68,10 +69,8 @@ type Storage struct {
 	// goroutine whatever its context.
 	l2Nonblocking bool
 
-	mu          sync.Mutex // guards subs and nextSub
-	subs        map[int]func()
-	nextSub     int
-	unsubscribe func() // ends New's subscription to L2's invalidations; nil without one
+	subs        subs.Set // the subscriptions made through Subscribe
+	unsubscribe func()   // ends New's subscription to L2's invalidations; nil without one
 
 	prefixFailed atomic.Bool // a prefix invalidation could not reach L1 (reported once)
 
@@ -547,25 +546,11 @@ func (s *Storage) Subscribe(fn func(storage.Invalidation)) (cancel func(), err e
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		inner()
+	c, ok := s.subs.Add(inner) // L2's cancel is idempotent
+	if !ok {
 		return nil, storage.ErrClosed
 	}
-	if s.subs == nil {
-		s.subs = make(map[int]func())
-	}
-	id := s.nextSub
-	s.nextSub++
-	s.subs[id] = inner
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.subs, id)
-		s.mu.Unlock()
-		inner() // idempotent, as L2's must be
-	}, nil
+	return c, nil
 }
 
 // Close marks the Storage closed: afterwards every method returns
@@ -576,17 +561,11 @@ func (s *Storage) Subscribe(fn func(storage.Invalidation)) (cancel func(), err e
 // must not be called from a subscriber's function.
 func (s *Storage) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
 		s.closed.Store(true)
-		subs := s.subs
-		s.subs = nil
-		s.mu.Unlock()
 		if s.unsubscribe != nil {
 			s.unsubscribe()
 		}
-		for _, cancel := range subs {
-			cancel()
-		}
+		s.subs.Close()
 		if !s.close {
 			return
 		}
