@@ -37,8 +37,8 @@ var (
 //
 // Keys are stored with a one-byte prefix; values are stored as given. The
 // Storage implements [storage.Scanner], [storage.PrefixDeleter],
-// [storage.Viewer] and [io.Closer]. It does not implement
-// [storage.Nonblocking]: its reads may wait on the disk.
+// [storage.Viewer], [storage.Nonblocking] (see [WithNonblocking]) and
+// [io.Closer].
 //
 // WARNING: one directory belongs to one process at a time (Badger holds a
 // file lock on it). Processes that must share cached results should use a
@@ -74,6 +74,7 @@ var (
 	_ storage.Scanner       = (*Storage)(nil)
 	_ storage.PrefixDeleter = (*Storage)(nil)
 	_ storage.Viewer        = (*Storage)(nil)
+	_ storage.Nonblocking   = (*Storage)(nil)
 	_ io.Closer             = (*Storage)(nil)
 )
 
@@ -177,6 +178,12 @@ func openDB(o bdb.Options) (db *bdb.DB, err error) {
 	}()
 	return bdb.Open(o)
 }
+
+// Nonblocking reports whether gecaso may read the Storage on its callers'
+// goroutines: true unless [WithNonblocking](false) was given. Its reads
+// wait on the local disk at most, never on the network or on another
+// process.
+func (s *Storage) Nonblocking() bool { return !s.cfg.blocking }
 
 // Dir returns the directory the Storage was opened on, or "" in memory.
 func (s *Storage) Dir() string { return s.dir }

@@ -33,8 +33,9 @@ import (
 //     directories filled, compacted into one level, closed and reopened, so
 //     that their trees have the same shape; gecaso called with
 //     context.Background and, in interleaved-cancellable, with a context
-//     that can be cancelled (its reads then run in goroutines of their
-//     own, so that the caller can leave at once).
+//     that can be cancelled; in interleaved-cancellable-leavable, over the
+//     Storage as WithNonblocking(false) makes it, whose reads gecaso then
+//     runs in goroutines of their own so that the caller can leave at once.
 //
 // The interleaved sub-benchmarks run blocks of calls through each in turn, so
 // that load from elsewhere on the machine weighs on both alike, and report
@@ -106,8 +107,9 @@ type memoFunc = func(context.Context, int) (memoResult, error)
 // memoPair opens a raw memo and a gecaso memo in fresh directories, with
 // the same Badger options, filled with n entries (arguments 0 to n-1), and
 // closes them when b ends. With n > 0 both are filled, flattened, closed and
-// reopened.
-func memoPair(b *testing.B, n int) (raw, cached memoFunc) {
+// reopened. leavable is the gecaso memo over the same Storage as if opened
+// with WithNonblocking(false).
+func memoPair(b *testing.B, n int) (raw, cached, leavable memoFunc) {
 	b.Helper()
 	cfg := defaultConfig()
 	o, err := cfg.badgerOptions(b.TempDir())
@@ -144,8 +146,14 @@ func memoPair(b *testing.B, n int) (raw, cached memoFunc) {
 		db.Close()
 		s.Close()
 	})
-	return rawMemo{db}.call, newCached(s)
+	return rawMemo{db}.call, newCached(s), gecaso.Cached(leavableReads{s}, memoFn, gecaso.WithName("bench.fn"), gecaso.WithTTL(memoTTL)).Call
 }
+
+// leavableReads is a Storage that reports its reads may block, as
+// WithNonblocking(false) makes it, over an open Storage.
+type leavableReads struct{ *Storage }
+
+func (leavableReads) Nonblocking() bool { return false }
 
 // compactAll flushes db's memtable and compacts every table into one level,
 // so that two databases filled alike have trees of the same shape. (Flatten
@@ -210,7 +218,7 @@ func BenchmarkMemo(b *testing.B) {
 
 // benchmarkMisses measures misses, the arguments being argOf(1), argOf(2)...
 func benchmarkMisses(b *testing.B, argOf func(int64) int) {
-	raw, cached := memoPair(b, 0)
+	raw, cached, _ := memoPair(b, 0)
 	var next atomic.Int64 // arguments never used, shared by both memos
 	for _, side := range []struct {
 		name string
@@ -242,7 +250,7 @@ func benchmarkMisses(b *testing.B, argOf func(int64) int) {
 func benchmarkHits(b *testing.B) {
 	for _, n := range memoResidentSizes() {
 		b.Run(fmt.Sprintf("hit-%.0e", float64(n)), func(b *testing.B) {
-			raw, cached := memoPair(b, n)
+			raw, cached, leavable := memoPair(b, n)
 			for _, side := range []struct {
 				name string
 				fn   memoFunc
@@ -261,6 +269,7 @@ func benchmarkHits(b *testing.B) {
 			}
 			b.Run("interleaved", func(b *testing.B) { interleaveHits(b, raw, cached, n) })
 			b.Run("interleaved-cancellable", func(b *testing.B) { interleaveHits(b, raw, cancellable(b, cached), n) })
+			b.Run("interleaved-cancellable-leavable", func(b *testing.B) { interleaveHits(b, raw, cancellable(b, leavable), n) })
 		})
 	}
 }

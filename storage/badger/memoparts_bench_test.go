@@ -31,13 +31,15 @@ import (
 //     Badger's calls;
 //   - gecaso: gecaso.Cached over the Storage;
 //   - gecaso-cancellable: the same called with a context that can be
-//     cancelled (as a request's is), for which gecaso reads the storage
-//     and runs fn in goroutines of their own, so that the caller can leave
-//     at once.
+//     cancelled (as a request's is), for which gecaso runs fn in a
+//     goroutine of its own, so that the caller can leave at once;
+//   - gecaso-cancellable-leavable: the same over the Storage as
+//     WithNonblocking(false) makes it, whose reads then run in goroutines
+//     of their own too.
 //
 // Each part reports its time per call and its ratio to raw.
 func BenchmarkMemoParts(b *testing.B) {
-	raw, cached := memoPair(b, 0)
+	raw, cached, leavable := memoPair(b, 0)
 	cfg := defaultConfig()
 	o, err := cfg.badgerOptions(b.TempDir())
 	if err != nil {
@@ -75,6 +77,7 @@ func BenchmarkMemoParts(b *testing.B) {
 		{"storage", over.call},
 		{"gecaso", cached},
 		{"gecaso-cancellable", cancellable(b, cached)},
+		{"gecaso-cancellable-leavable", cancellable(b, leavable)},
 	}
 	var next atomic.Int64
 	const block = 64
