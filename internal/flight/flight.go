@@ -38,7 +38,11 @@ type Group[V any] struct {
 }
 
 type call[V any] struct {
-	done  chan struct{} // closed once val, err and pan are set
+	// done is closed once val, err and pan are set. It is made only for
+	// callers that wait on it: by join for a caller that joins, by Do for
+	// a caller that leaves fn to a goroutine. A caller that runs fn itself,
+	// alone, makes none. Guarded by Group.mu until the call ends.
+	done  chan struct{}
 	val   V
 	err   error
 	pan   *Panic
@@ -55,9 +59,12 @@ func (g *Group[V]) join(key string) (c *call[V], started bool) {
 	}
 	if c, ok := g.calls[key]; ok {
 		c.waits++
+		if c.done == nil {
+			c.done = make(chan struct{})
+		}
 		return c, false
 	}
-	c = &call[V]{done: make(chan struct{})}
+	c = &call[V]{}
 	g.calls[key] = c
 	return c, true
 }
@@ -81,6 +88,11 @@ func (g *Group[V]) Do(ctx context.Context, key string, fn func(context.Context) 
 			g.run(ctx, key, c, fn)
 			return c.val, false, c.pan, c.err
 		}
+		g.mu.Lock()
+		if c.done == nil {
+			c.done = make(chan struct{})
+		}
+		g.mu.Unlock()
 		go func() {
 			GrowStack()
 			g.run(context.WithoutCancel(ctx), key, c, fn)
@@ -108,7 +120,7 @@ func (g *Group[V]) Go(ctx context.Context, key string, fn func(context.Context) 
 	if g.calls == nil {
 		g.calls = make(map[string]*call[V])
 	}
-	c := &call[V]{done: make(chan struct{})}
+	c := &call[V]{}
 	g.calls[key] = c
 	g.mu.Unlock()
 	go func() {
@@ -155,8 +167,13 @@ func (g *Group[V]) run(ctx context.Context, key string, c *call[V], fn func(cont
 		if g.calls[key] == c { // not detached, nor replaced after that
 			delete(g.calls, key)
 		}
+		// Nobody joins from now on: the call has left the map, or was
+		// detached from it before.
+		done := c.done
 		g.mu.Unlock()
-		close(c.done)
+		if done != nil {
+			close(done)
+		}
 	}()
 	c.val, c.err = fn(ctx)
 	normal = true
