@@ -79,6 +79,8 @@ type (
 //	gecaso.badger.vlog.rewrites    {file}        value-log files rewritten by value-log GC (badger)
 //	gecaso.badger.refused          {write}       Sets refused with badger.ErrFull (badger)
 //	gecaso.badger.busy_waits       {write}       writes that waited for writes to resume (badger)
+//	gecaso.badger.filtered_reads   {read}        reads of absent keys the key filter answered (badger)
+//	gecaso.badger.filter.usage     By            memory of the key filter (badger)
 //	gecaso.redis.pool.connections  {connection}  connections by gecaso.connection.state: idle, used (redis)
 //	gecaso.redis.pool.lookups      {lookup}      connection requests by gecaso.lookup.result: hit (an idle
 //	                                             connection was there), miss (redis)
@@ -210,6 +212,8 @@ func (r *storageReg) addBadger(s badgerStater, attrs []attribute.KeyValue) {
 	evictions := r.counter("gecaso.storage.evictions", "{entry}", "Entries evicted to keep the storage's bounds.")
 	refused := r.counter("gecaso.badger.refused", "{write}", "Sets refused because the byte budget was full.")
 	busy := r.counter("gecaso.badger.busy_waits", "{write}", "Writes that waited for writes to resume.")
+	filtered := r.counter("gecaso.badger.filtered_reads", "{read}", "Reads of absent keys that the key filter answered without a Badger lookup.")
+	filterUse := r.upDown("gecaso.badger.filter.usage", "By", "Memory of the Badger storage's key filter.")
 	var (
 		base  = observeOpt(attrs)
 		lsm   = observeOpt(attrs, KeyBadgerPart.String("lsm"))
@@ -233,6 +237,8 @@ func (r *storageReg) addBadger(s badgerStater, attrs []attribute.KeyValue) {
 		ob.ObserveInt64(evictions, st.Evictions, base)
 		ob.ObserveInt64(refused, st.Refused, base)
 		ob.ObserveInt64(busy, st.BusyWaits, base)
+		ob.ObserveInt64(filtered, st.FilteredReads, base)
+		ob.ObserveInt64(filterUse, st.FilterBytes, base)
 	})
 }
 

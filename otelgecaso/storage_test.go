@@ -121,6 +121,17 @@ func TestRegisterStorage_badger(t *testing.T) {
 		t.Errorf("gecaso.badger.disk.usage adds up to %v bytes, want more than 0", disk)
 	}
 	st := s.Stats()
+	// The key filter is built in the background after Open: it may have
+	// been built between the collection and Stats.
+	filtered, filterUse := got["gecaso.badger.filtered_reads{"+typ+"}"], got["gecaso.badger.filter.usage{"+typ+"}"]
+	if _, ok := got["gecaso.badger.filtered_reads{"+typ+"}"]; !ok || filtered > float64(st.FilteredReads) {
+		t.Errorf("gecaso.badger.filtered_reads = %v (reported: %t), want at most %d", filtered, ok, st.FilteredReads)
+	}
+	if filterUse != 0 && filterUse != float64(st.FilterBytes) {
+		t.Errorf("gecaso.badger.filter.usage = %v, want 0 or %d", filterUse, st.FilterBytes)
+	}
+	delete(got, "gecaso.badger.filtered_reads{"+typ+"}")
+	delete(got, "gecaso.badger.filter.usage{"+typ+"}")
 	want := map[string]float64{
 		"gecaso.badger.disk.limit{" + typ + "}":    budget,
 		"gecaso.badger.gc.passes{" + typ + "}":     float64(st.GCPasses),

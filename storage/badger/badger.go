@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"sync"
@@ -62,8 +63,10 @@ type Storage struct {
 	gc      gcState            // the GC loop's triggers
 	budget  budget             // the marks of the byte budget, with WithMaxBytes
 	stats   counters           // for Stats
-	stopGC  context.CancelFunc // cancels the GC loop and any pass it is in
-	loops   sync.WaitGroup     // the GC loop
+	filters filters            // the key filter: see keyfilter.go
+	gcCtx   context.Context    // the background work's; cancelled by Close
+	stopGC  context.CancelFunc // cancels the GC loop and any pass it is in, and a build of the key filter
+	loops   sync.WaitGroup     // the GC loop and a build of the key filter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,6 +116,9 @@ func Open(dir string, opts ...Option) (*Storage, error) {
 			return nil, newError("open "+dir+": not a directory", nil, nil)
 		}
 	}
+	if cfg.filterSlack == 0 {
+		cfg.filterSlack = bo.MemTableSize / 64
+	}
 	if err := checkTables(bo); err != nil {
 		return nil, newError("open "+dir, nil, err)
 	}
@@ -151,7 +157,13 @@ func Open(dir string, opts ...Option) (*Storage, error) {
 		}
 	}
 	gcCtx, cancel := context.WithCancel(context.Background())
-	s.stopGC = cancel
+	s.gcCtx, s.stopGC = gcCtx, cancel
+	s.filters.seed = maphash.MakeSeed()
+	if cfg.inMemory {
+		s.filters.cur.Store(newKeyFilter(cfg.filterMin)) // nothing is stored yet
+	} else {
+		s.startFilterBuild()
+	}
 	if !cfg.readOnly && !cfg.inMemory && cfg.gcInterval > 0 {
 		s.gc.floor = s.measure()
 		if s.overBudget() {
@@ -207,8 +219,8 @@ func (s *Storage) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, storage.ErrClosed
 	}
 	defer s.gate.leave()
-	if len(key) > maxKeyLen {
-		return nil, storage.ErrNotFound // could never have been stored
+	if len(key) > maxKeyLen || s.absent(key) {
+		return nil, storage.ErrNotFound // could never have been stored, or never was
 	}
 	var v []byte
 	c := s.take()
@@ -242,7 +254,7 @@ func (s *Storage) View(ctx context.Context, key string, fn func(value []byte) er
 		return storage.ErrClosed
 	}
 	defer s.gate.leave()
-	if len(key) > maxKeyLen {
+	if len(key) > maxKeyLen || s.absent(key) {
 		return storage.ErrNotFound
 	}
 	var fnErr error
@@ -329,6 +341,7 @@ func (s *Storage) Set(ctx context.Context, key string, value []byte, p storage.P
 		if err := s.enterWrite(ctx, &bw); err != nil {
 			return s.wrapWrite(ctx, "set", key, err)
 		}
+		s.noteKey(key) // before the commit, under the write gate: see keyfilter.go
 		err, left := s.commitEntered(ctx, k, value, exp)
 		if left {
 			return err // ctx.Err(), unwrapped: nothing was written

@@ -60,14 +60,24 @@ type config struct {
 	tune         []func(bdb.Options) bdb.Options
 	maxValueSize int64
 	maxBytes     int64
-	batching     bool // group commit of concurrent Sets; tests and benchmarks turn it off to compare
-	blocking     bool // WithNonblocking(false): reads may wait long enough that callers must be able to leave them
+	batching     bool  // group commit of concurrent Sets; tests and benchmarks turn it off to compare
+	blocking     bool  // WithNonblocking(false): reads may wait long enough that callers must be able to leave them
+	filterMin    int64 // the smallest capacity of a key filter
+	filterSlack  int64 // keys the memtables may hold beyond the tables' count; 0: a memtable's worth of 64-byte entries
+}
+
+// withFilterSizes sets the smallest capacity of a key filter and what a
+// build counts for the memtables; tests shrink them to make builds
+// frequent.
+func withFilterSizes(minKeys, slack int64) Option {
+	return func(c *config) { c.filterMin, c.filterSlack = minKeys, slack }
 }
 
 func defaultConfig() config {
 	return config{
 		gcInterval: defaultGCInterval,
 		batching:   true,
+		filterMin:  minFilterKeys,
 	}
 }
 

@@ -47,12 +47,25 @@ type Stats struct {
 	// BusyWaits counts the writes that waited for writes to resume after
 	// a DeletePrefix, or value-log GC rewriting a file, paused them.
 	BusyWaits int64
+
+	// FilteredReads counts the reads (Get and View) of keys the directory
+	// does not hold that the key filter answered without a Badger lookup:
+	// the first step of most misses.
+	FilteredReads int64
+	// FilterBuilds counts the builds of the key filter: one after Open
+	// (none in memory), then one each time the keys written since outgrow
+	// it.
+	FilterBuilds int64
+	// FilterBytes is the memory the key filter takes, 0 until the first
+	// build completes.
+	FilterBytes int64
 }
 
 // counters are the Storage's counters behind Stats.
 type counters struct {
 	passes, reclaims, valueLogRewrites, reclaimedBytes atomic.Int64
 	evictions, evictedBytes, refused, busyWaits        atomic.Int64
+	filtered, filterBuilds                             atomic.Int64
 }
 
 // Stats returns the Storage's gauges and counters. It measures the
@@ -74,7 +87,17 @@ func (s *Storage) Stats() Stats {
 		EvictedBytes:     s.stats.evictedBytes.Load(),
 		Refused:          s.stats.refused.Load(),
 		BusyWaits:        s.stats.busyWaits.Load(),
+		FilteredReads:    s.stats.filtered.Load(),
+		FilterBuilds:     s.stats.filterBuilds.Load(),
+		FilterBytes:      s.filterBytes(),
 	}
+}
+
+func (s *Storage) filterBytes() int64 {
+	if f := s.filters.cur.Load(); f != nil {
+		return f.bytes()
+	}
+	return 0
 }
 
 // usage is a directory's disk use by kind of file.
