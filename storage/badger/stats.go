@@ -45,7 +45,8 @@ type Stats struct {
 	Refused int64
 
 	// BusyWaits counts the writes that waited for writes to resume after
-	// a DeletePrefix, or value-log GC rewriting a file, paused them.
+	// a DeletePrefix, value-log GC rewriting a file, or a build of the key
+	// filter starting (for microseconds), paused them.
 	BusyWaits int64
 
 	// FilteredReads counts the reads (Get and View) of keys the directory
