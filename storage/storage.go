@@ -191,13 +191,15 @@ type Invalidator interface {
 }
 
 // Nonblocking is implemented by storages whose reads never keep a caller
-// whose context has ended: they answer from the process's own memory
-// without waiting on I/O (storage/memory, storage/lru over one), or they
-// read what may block on a goroutine that the caller leaves when its context
-// ends (storage/tiered over such an L1). gecaso reads such a storage on the
-// caller's goroutine. It reads any other storage, for a caller whose context
-// can be cancelled, on a goroutine the caller can leave at once when its
-// context ends, whatever the storage is doing.
+// whose context has ended for longer than a read from the process's own
+// memory or local disk: they answer without waiting on the network or on
+// another process (storage/memory, storage/lru over one, storage/badger
+// unless told otherwise), or they read what may block on a goroutine that
+// the caller leaves when its context ends (storage/tiered over such an
+// L1). gecaso reads such a storage on the caller's goroutine. It reads any
+// other storage, for a caller whose context can be cancelled, on a goroutine
+// the caller can leave at once when its context ends, whatever the storage
+// is doing.
 type Nonblocking interface {
 	// Nonblocking reports whether Get and View keep to that. A wrapper
 	// answers for the storages it reads.
