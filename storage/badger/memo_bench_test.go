@@ -28,7 +28,9 @@ import (
 //   - miss: a new argument every call, serial, from GOMAXPROCS goroutines
 //     and from 16 (where group commit shows), the arguments ascending;
 //   - miss-random: the same with the arguments in no order (see scramble),
-//     as a memo's callers ask for them;
+//     as a memo's callers ask for them; the -readable variants give gecaso
+//     keys that carry the argument (WithHashKey(false)) instead of a
+//     digest;
 //   - hit: 100k resident entries (and 1M with GECASO_BENCH_LARGE=1), both
 //     directories filled, compacted into one level, closed and reopened, so
 //     that their trees have the same shape; gecaso called with
@@ -107,9 +109,8 @@ type memoFunc = func(context.Context, int) (memoResult, error)
 // memoPair opens a raw memo and a gecaso memo in fresh directories, with
 // the same Badger options, filled with n entries (arguments 0 to n-1), and
 // closes them when b ends. With n > 0 both are filled, flattened, closed and
-// reopened. leavable is the gecaso memo over the same Storage as if opened
-// with WithNonblocking(false).
-func memoPair(b *testing.B, n int) (raw, cached, leavable memoFunc) {
+// reopened.
+func memoPair(b *testing.B, n int) memos {
 	b.Helper()
 	cfg := defaultConfig()
 	o, err := cfg.badgerOptions(b.TempDir())
@@ -146,7 +147,25 @@ func memoPair(b *testing.B, n int) (raw, cached, leavable memoFunc) {
 		db.Close()
 		s.Close()
 	})
-	return rawMemo{db}.call, newCached(s), gecaso.Cached(leavableReads{s}, memoFn, gecaso.WithName("bench.fn"), gecaso.WithTTL(memoTTL)).Call
+	return memos{
+		raw:      rawMemo{db}.call,
+		cached:   newCached(s),
+		leavable: gecaso.Cached(leavableReads{s}, memoFn, gecaso.WithName("bench.fn"), gecaso.WithTTL(memoTTL)).Call,
+		readable: gecaso.Cached(s, memoFn, gecaso.WithName("bench.fn"), gecaso.WithTTL(memoTTL), gecaso.WithHashKey(false)).Call,
+	}
+}
+
+// memos are the memos memoPair opens.
+type memos struct {
+	raw    memoFunc // the hand-written memo, in a directory of its own
+	cached memoFunc // gecaso over a Storage
+	// leavable is gecaso over the same Storage as if opened with
+	// WithNonblocking(false).
+	leavable memoFunc
+	// readable is gecaso over the same Storage with WithHashKey(false):
+	// keys that carry the argument, as the raw memo's do, instead of a
+	// digest.
+	readable memoFunc
 }
 
 // leavableReads is a Storage that reports its reads may block, as
@@ -218,7 +237,8 @@ func BenchmarkMemo(b *testing.B) {
 
 // benchmarkMisses measures misses, the arguments being argOf(1), argOf(2)...
 func benchmarkMisses(b *testing.B, argOf func(int64) int) {
-	raw, cached, _ := memoPair(b, 0)
+	m := memoPair(b, 0)
+	raw, cached := m.raw, m.cached
 	var next atomic.Int64 // arguments never used, shared by both memos
 	for _, side := range []struct {
 		name string
@@ -244,13 +264,18 @@ func benchmarkMisses(b *testing.B, argOf func(int64) int) {
 			}
 		}
 		b.Run(name, func(b *testing.B) { interleave(b, raw, cached, g, &next, argOf) })
+		// The same with keys that carry the argument (WithHashKey(false)),
+		// which with ascending arguments ascend as the raw memo's do: what
+		// the digest's cost is made of.
+		b.Run(name+"-readable", func(b *testing.B) { interleave(b, raw, m.readable, g, &next, argOf) })
 	}
 }
 
 func benchmarkHits(b *testing.B) {
 	for _, n := range memoResidentSizes() {
 		b.Run(fmt.Sprintf("hit-%.0e", float64(n)), func(b *testing.B) {
-			raw, cached, leavable := memoPair(b, n)
+			m := memoPair(b, n)
+			raw, cached, leavable := m.raw, m.cached, m.leavable
 			for _, side := range []struct {
 				name string
 				fn   memoFunc

@@ -39,7 +39,8 @@ import (
 //
 // Each part reports its time per call and its ratio to raw.
 func BenchmarkMemoParts(b *testing.B) {
-	raw, cached, leavable := memoPair(b, 0)
+	m := memoPair(b, 0)
+	raw, cached, leavable := m.raw, m.cached, m.leavable
 	cfg := defaultConfig()
 	o, err := cfg.badgerOptions(b.TempDir())
 	if err != nil {
