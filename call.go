@@ -90,7 +90,7 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 		info.Source = SourceNear
 		return v, info, nil
 	}
-	st.age = true
+	st.wantInfo = true
 	return f.callInfo(ctx, st, arg, looked)
 }
 
@@ -157,19 +157,21 @@ func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A, nearLook
 	case fresh:
 		v = fd.take()
 		inc(&st.c.hits)
-		info = fd.info(SourceStorage, st.age)
+		if st.wantInfo { // Call drops it: do not build it
+			info = fd.info(SourceStorage, true)
+		}
 		if f.near != nil {
 			f.nearFill(st.h, tok, string(st.arg), key, fd.data, fd.expires)
 		}
 		return v, info, nil
 	case negative:
 		inc(&st.c.hits)
-		return v, fd.info(SourceStorage, st.age), fd.cerr
+		return v, fd.info(SourceStorage, st.wantInfo), fd.cerr
 	case stale:
 		v = fd.take()
 		inc(&st.c.hits)
 		f.stats.staleHits.Add(1)
-		info = fd.info(SourceStorage, st.age)
+		info = fd.info(SourceStorage, st.wantInfo)
 		var nearKey string
 		if f.near != nil {
 			nearKey = string(st.arg)
@@ -205,7 +207,7 @@ func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A, nearLook
 		return v, info, err
 	}
 	info.Stale, info.Err, info.Stored, info.ExpiresAt = r.stale, r.masked, r.stored, r.expires
-	if st.age && !r.written.IsZero() {
+	if st.wantInfo && !r.written.IsZero() {
 		info.Age = max(0, time.Since(r.written))
 	}
 	if r.stale {
@@ -308,7 +310,10 @@ type state[V any] struct {
 	env   codec.Envelope
 	found found[V]
 	keep  bool // copy the value's bytes into found.data for fresh entries too
-	age   bool // the caller wants the Info's Age, which costs a clock read
+	// wantInfo: the caller gets the Info (CallInfo, the OnCall hook);
+	// Call, without hooks, drops it, so its Age, which costs a clock read,
+	// and on a hit the Info itself are not built.
+	wantInfo bool
 
 	vdec     *codec.Decoder[V]
 	swr, sie time.Duration
@@ -475,6 +480,6 @@ func (f *Func[A, V]) putState(st *state[V]) {
 	var zero V
 	fd.v, fd.cerr, fd.data = zero, nil, fd.data[:0]
 	fd.class, fd.size = absent, 0
-	st.keep, st.age = false, false
+	st.keep, st.wantInfo = false, false
 	f.states.Put(st)
 }

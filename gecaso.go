@@ -216,7 +216,7 @@ func (f *Func[A, V]) Call(ctx context.Context, arg A) (V, error) {
 	if hit {
 		return v, nil
 	}
-	st.age = f.hooks.OnCall != nil // the hook gets the Info
+	st.wantInfo = f.hooks.OnCall != nil // the hook gets the Info
 	v, _, err := f.callInfo(ctx, st, arg, looked)
 	return v, err
 }
