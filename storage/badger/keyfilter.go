@@ -13,10 +13,10 @@ import (
 // The key filter. A read of a key the directory does not hold, the first
 // step of every miss, costs Badger a search of each memtable and of each
 // level's filters; with hashed keys, which land anywhere in the memtables'
-// skiplists, that search misses the CPU caches at every step, and measured
-// as much as the rest of a miss but the write. So the Storage keeps its own
-// Bloom filter over every key the directory holds, and answers a read
-// of a key the filter has never seen with ErrNotFound at once.
+// skiplists, that search misses the CPU caches at every step: about 3 µs
+// of a 15 to 20 µs miss, measured. So the Storage keeps its own Bloom
+// filter over every key the directory holds, and answers a read of a key
+// the filter has never seen with ErrNotFound at once.
 //
 // The filter must never miss a key the directory holds:
 //
