@@ -149,19 +149,7 @@ func residentChart(rows []residentRow) string {
 		}
 		lo, hi := decades(vals)
 		x0, x1 := pn.x, pn.x+panelW
-		d.text((x0+x1)/2, top-10, "middle", `font-weight="bold"`, pn.title)
-		d.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`+"\n", x0, top, panelW, bottom-top)
-		for v := lo; v <= hi*1.0001; v *= 10 {
-			y := logPos(v, lo, hi, bottom, top)
-			d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x0, y, x1, y)
-			d.text(x0-6, y+4, "end", `fill="#555"`, pn.label(v))
-		}
-		for v := nLo; v <= nHi*1.0001; v *= 10 {
-			x := logPos(v, nLo, nHi, x0, x1)
-			d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x, top, x, bottom)
-			d.text(x, bottom+16, "middle", `fill="#555"`, si(v))
-		}
-		d.text((x0+x1)/2, bottom+34, "middle", `fill="#555"`, "resident entries")
+		d.residentPanel(pn.title, x0, x1, top, bottom, lo, hi, nLo, nHi, pn.label)
 		for _, s := range stores {
 			var pts []string
 			for _, r := range rows {

@@ -57,6 +57,26 @@ func newSVG(w, h int) *svgDoc {
 func (d *svgDoc) String() string { return d.b.String() + "</svg>\n" }
 
 // logPos maps v to a position between p0 and p1 on a log scale from lo to hi.
+// residentPanel draws the frame of a panel of values against resident
+// entries, both on log scales: its title, its box, and a grid line with its
+// label at each decade, the values' from lo to hi (labelled by label), the
+// entries' from nLo to nHi.
+func (d *svgDoc) residentPanel(title string, x0, x1, top, bottom, lo, hi, nLo, nHi float64, label func(float64) string) {
+	d.text((x0+x1)/2, top-10, "middle", `font-weight="bold"`, title)
+	d.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`+"\n", x0, top, x1-x0, bottom-top)
+	for v := lo; v <= hi*1.0001; v *= 10 {
+		y := logPos(v, lo, hi, bottom, top)
+		d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x0, y, x1, y)
+		d.text(x0-6, y+4, "end", `fill="#555"`, label(v))
+	}
+	for v := nLo; v <= nHi*1.0001; v *= 10 {
+		x := logPos(v, nLo, nHi, x0, x1)
+		d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x, top, x, bottom)
+		d.text(x, bottom+16, "middle", `fill="#555"`, si(v))
+	}
+	d.text((x0+x1)/2, bottom+34, "middle", `fill="#555"`, "resident entries")
+}
+
 func logPos(v, lo, hi, p0, p1 float64) float64 {
 	v = math.Max(lo, math.Min(hi, v))
 	return p0 + (math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))*(p1-p0)
@@ -215,19 +235,7 @@ func scalingChart(set *resultSet) string {
 		}
 		lo, hi := decades(vals)
 		x0, x1 := pn.x, pn.x+panelW
-		d.text((x0+x1)/2, top-10, "middle", `font-weight="bold"`, pn.title)
-		d.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`+"\n", x0, top, panelW, bottom-top)
-		for v := lo; v <= hi*1.0001; v *= 10 {
-			y := logPos(v, lo, hi, bottom, top)
-			d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x0, y, x1, y)
-			d.text(x0-6, y+4, "end", `fill="#555"`, si(v))
-		}
-		for v := nLo; v <= nHi*1.0001; v *= 10 {
-			x := logPos(v, nLo, nHi, x0, x1)
-			d.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x, top, x, bottom)
-			d.text(x, bottom+16, "middle", `fill="#555"`, si(v))
-		}
-		d.text((x0+x1)/2, bottom+34, "middle", `fill="#555"`, "resident entries")
+		d.residentPanel(pn.title, x0, x1, top, bottom, lo, hi, nLo, nHi, si)
 		for _, p := range peers {
 			var pts []string
 			for _, w := range sizes {
