@@ -238,23 +238,10 @@ func BenchmarkMemo(b *testing.B) {
 // benchmarkMisses measures misses, the arguments being argOf(1), argOf(2)...
 func benchmarkMisses(b *testing.B, argOf func(int64) int) {
 	m := memoPair(b, 0)
-	raw, cached := m.raw, m.cached
 	var next atomic.Int64 // arguments never used, shared by both memos
-	for _, side := range []struct {
-		name string
-		fn   memoFunc
-	}{{"raw-badger", raw}, {"gecaso-badger", cached}} {
-		b.Run(side.name, func(b *testing.B) {
-			b.ReportAllocs()
-			ctx := context.Background()
-			for b.Loop() {
-				arg := argOf(next.Add(1))
-				if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
-					b.Fatal(v, err)
-				}
-			}
-		})
-	}
+	benchmarkSides(b, m, func() func() int {
+		return func() int { return argOf(next.Add(1)) }
+	})
 	for _, g := range []int{1, 0, 16} { // 0: GOMAXPROCS
 		name := "interleaved"
 		if g != 1 {
@@ -263,11 +250,11 @@ func benchmarkMisses(b *testing.B, argOf func(int64) int) {
 				name = "interleaved-parallel"
 			}
 		}
-		b.Run(name, func(b *testing.B) { interleave(b, raw, cached, g, &next, argOf) })
+		b.Run(name, func(b *testing.B) { interleave(b, m.raw, m.cached, g, &next, argOf) })
 		// The same with keys that carry the argument (WithHashKey(false)),
 		// which with ascending arguments ascend as the raw memo's do: what
 		// the digest's cost is made of.
-		b.Run(name+"-readable", func(b *testing.B) { interleave(b, raw, m.readable, g, &next, argOf) })
+		b.Run(name+"-readable", func(b *testing.B) { interleave(b, m.raw, m.readable, g, &next, argOf) })
 	}
 }
 
@@ -275,26 +262,35 @@ func benchmarkHits(b *testing.B) {
 	for _, n := range memoResidentSizes() {
 		b.Run(fmt.Sprintf("hit-%.0e", float64(n)), func(b *testing.B) {
 			m := memoPair(b, n)
-			raw, cached, leavable := m.raw, m.cached, m.leavable
-			for _, side := range []struct {
-				name string
-				fn   memoFunc
-			}{{"raw-badger", raw}, {"gecaso-badger", cached}} {
-				b.Run(side.name, func(b *testing.B) {
-					b.ReportAllocs()
-					ctx := context.Background()
-					rng := rand.New(rand.NewPCG(1, 2))
-					for b.Loop() {
-						arg := rng.IntN(n)
-						if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
-							b.Fatal(v, err)
-						}
-					}
-				})
+			benchmarkSides(b, m, func() func() int {
+				rng := rand.New(rand.NewPCG(1, 2))
+				return func() int { return rng.IntN(n) }
+			})
+			b.Run("interleaved", func(b *testing.B) { interleaveHits(b, m.raw, m.cached, n) })
+			b.Run("interleaved-cancellable", func(b *testing.B) { interleaveHits(b, m.raw, cancellable(b, m.cached), n) })
+			b.Run("interleaved-cancellable-leavable", func(b *testing.B) { interleaveHits(b, m.raw, cancellable(b, m.leavable), n) })
+		})
+	}
+}
+
+// benchmarkSides runs the raw memo and gecaso, each in a sub-benchmark of
+// its own, on the arguments a function from args gives (args is called once
+// per sub-benchmark run), and checks every result.
+func benchmarkSides(b *testing.B, m memos, args func() func() int) {
+	for _, side := range []struct {
+		name string
+		fn   memoFunc
+	}{{"raw-badger", m.raw}, {"gecaso-badger", m.cached}} {
+		b.Run(side.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			next := args()
+			for b.Loop() {
+				arg := next()
+				if v, err := side.fn(ctx, arg); err != nil || v.ID != arg {
+					b.Fatal(v, err)
+				}
 			}
-			b.Run("interleaved", func(b *testing.B) { interleaveHits(b, raw, cached, n) })
-			b.Run("interleaved-cancellable", func(b *testing.B) { interleaveHits(b, raw, cancellable(b, cached), n) })
-			b.Run("interleaved-cancellable-leavable", func(b *testing.B) { interleaveHits(b, raw, cancellable(b, leavable), n) })
 		})
 	}
 }
