@@ -38,10 +38,10 @@ type Group[V any] struct {
 }
 
 type call[V any] struct {
-	// done is closed once val, err and pan are set. It is made only for
-	// callers that wait on it: by join for a caller that joins, by Do for
-	// a caller that leaves fn to a goroutine. A caller that runs fn itself,
-	// alone, makes none. Guarded by Group.mu until the call ends.
+	// done is closed once val, err and pan are set. join makes it only for
+	// callers that wait on it: one that joins, one that leaves fn to a
+	// goroutine. A caller that runs fn itself, alone, makes none. Guarded
+	// by Group.mu until the call ends.
 	done  chan struct{}
 	val   V
 	err   error
@@ -50,8 +50,9 @@ type call[V any] struct {
 }
 
 // join returns the call of key, starting one (started true) when there is
-// none.
-func (g *Group[V]) join(key string) (c *call[V], started bool) {
+// none. A caller that joins waits on the call's done channel; one that
+// starts it does when wait is true (it leaves fn to a goroutine).
+func (g *Group[V]) join(key string, wait bool) (c *call[V], started bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.calls == nil {
@@ -65,6 +66,9 @@ func (g *Group[V]) join(key string) (c *call[V], started bool) {
 		return c, false
 	}
 	c = &call[V]{}
+	if wait {
+		c.done = make(chan struct{})
+	}
 	g.calls[key] = c
 	return c, true
 }
@@ -82,17 +86,12 @@ func (g *Group[V]) join(key string) (c *call[V], started bool) {
 // the zero V), to re-panic in its own goroutine. shared reports whether the
 // caller joined an execution started by another.
 func (g *Group[V]) Do(ctx context.Context, key string, fn func(context.Context) (V, error)) (v V, shared bool, pan *Panic, err error) {
-	c, started := g.join(key)
+	c, started := g.join(key, ctx.Done() != nil)
 	if started {
 		if ctx.Done() == nil {
 			g.run(ctx, key, c, fn)
 			return c.val, false, c.pan, c.err
 		}
-		g.mu.Lock()
-		if c.done == nil {
-			c.done = make(chan struct{})
-		}
-		g.mu.Unlock()
 		go func() {
 			GrowStack()
 			g.run(context.WithoutCancel(ctx), key, c, fn)
