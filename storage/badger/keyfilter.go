@@ -118,7 +118,6 @@ type filters struct {
 	seed      maphash.Seed
 	cur       atomic.Pointer[keyFilter] // complete: holds every key of the directory; nil before the first build
 	next      atomic.Pointer[keyFilter] // being filled by a build; nil when none runs
-	building  atomic.Bool               // a build goroutine runs
 	lastCount atomic.Int64              // keys the last build found
 }
 
@@ -156,23 +155,22 @@ func (s *Storage) noteKey(key string) {
 // unless one runs. The caller holds the gate (or is Open), so that Close
 // waits for the build.
 func (s *Storage) startFilterBuild() {
-	if !s.filters.building.CompareAndSwap(false, true) {
-		return
+	if !s.filters.buildMu.TryLock() {
+		return // a build runs; should the filter still be full after it, the next Set starts another
 	}
 	s.loops.Add(1)
 	go func() {
 		defer s.loops.Done()
-		defer s.filters.building.Store(false)
-		_ = s.buildFilter(s.gcCtx)
+		defer s.filters.buildMu.Unlock()
+		_ = s.buildFilterLocked(s.gcCtx)
 	}()
 }
 
-// buildFilter fills a new filter with every key of the directory and makes
-// it the current one. A build stopped by ctx (Close) leaves the current one.
-func (s *Storage) buildFilter(ctx context.Context) error {
+// buildFilterLocked fills a new filter with every key of the directory and
+// makes it the current one; the caller holds buildMu. A build stopped by
+// ctx (Close) leaves the current one.
+func (s *Storage) buildFilterLocked(ctx context.Context) error {
 	fs := &s.filters
-	fs.buildMu.Lock()
-	defer fs.buildMu.Unlock()
 	nf := newKeyFilter(max(2*s.estimateKeys(), s.cfg.filterMin))
 	install := func() error { fs.next.Store(nf); return nil }
 	var err error

@@ -55,10 +55,13 @@ func TestKeyFilter(t *testing.T) {
 	}
 }
 
-// buildNow builds s's key filter and waits for the build.
+// buildNow builds s's key filter, after any build running, and waits for
+// the build.
 func buildNow(t *testing.T, s *Storage) {
 	t.Helper()
-	if err := s.buildFilter(context.Background()); err != nil {
+	s.filters.buildMu.Lock()
+	defer s.filters.buildMu.Unlock()
+	if err := s.buildFilterLocked(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
