@@ -16,6 +16,18 @@ type benchStruct struct {
 
 var benchSmall = benchStruct{ID: 12345, Name: "ada lovelace", Score: 9.5, OK: true}
 
+// benchRecord is a user record as a service's database returns it: five
+// fields, one a slice of strings.
+type benchRecord struct {
+	ID    int64
+	Name  string
+	Email string
+	Roles []string
+	Score float64
+}
+
+var benchRec = benchRecord{ID: 12345, Name: "user-12345", Email: "user-12345@example.com", Roles: []string{"reader", "writer", "group-26"}, Score: 1763.57}
+
 func BenchmarkMarshal(b *testing.B) {
 	benchmarks := []struct {
 		name string
@@ -133,6 +145,16 @@ func BenchmarkUnmarshal(b *testing.B) {
 		var v benchStruct
 		b.ReportAllocs()
 		for b.Loop() {
+			if err := Unmarshal(data, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("record", func(b *testing.B) {
+		data, _ := Marshal(benchRec)
+		b.ReportAllocs()
+		for b.Loop() {
+			var v benchRecord
 			if err := Unmarshal(data, &v); err != nil {
 				b.Fatal(err)
 			}

@@ -700,6 +700,22 @@ func decodeStruct(t reflect.Type, building map[reflect.Type]*decInfo) decFunc {
 	for name, f := range si.byName {
 		byName[name] = get(f)
 	}
+	// Marshal writes a struct's fields in si.sorted's order, so a decoder
+	// reading a map of them first tries the name after the last one it
+	// matched, by comparing bytes: cheaper than hashing each into byName.
+	// Each name decodes into the field byName gives it, as by the map.
+	type orderField struct {
+		name string
+		df   *decField
+	}
+	var order []orderField
+	at := make(map[string]int, len(si.sorted)) // a name's position in order
+	for _, f := range si.sorted {
+		if df := byName[f.name]; df != nil {
+			at[f.name] = len(order)
+			order = append(order, orderField{name: f.name, df: df})
+		}
+	}
 	decodeField := func(d *decState, v reflect.Value, f *decField) error {
 		if len(f.index) > 1 && d.b[d.i] == codeNil {
 			if _, ok := fieldByIndex(v, f.index); !ok {
@@ -721,17 +737,23 @@ func decodeStruct(t reflect.Type, building map[reflect.Type]*decInfo) decFunc {
 			return nil
 		}
 		if n, ok := d.containerLen(true); ok {
+			next := 0 // the field of order Marshal would write next
 			for range n {
 				name, isNil, ok := d.strBytes()
 				if !ok || isNil {
 					return corruptf("field name at offset %d of %s is not a string", d.i, t)
 				}
-				f := byName[string(name)]
-				if f == nil {
+				var f *decField
+				if next < len(order) && string(name) == order[next].name {
+					f = order[next].df
+					next++
+				} else if f = byName[string(name)]; f == nil {
 					if err := d.skip(); err != nil {
 						return err
 					}
 					continue
+				} else if i, ok := at[string(name)]; ok {
+					next = i + 1
 				}
 				if err := decodeField(d, v, f); err != nil {
 					return err

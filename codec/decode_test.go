@@ -133,6 +133,14 @@ func TestUnmarshalAccepts(t *testing.T) {
 		{"short array into array", "9101", [3]int{1, 0, 0}},
 		{"short bytes into byte array", "c40101", [2]byte{1, 0}},
 		{"unknown field skipped", "82a158 01 a17a 92 01 81a16102", inner{X: 1}},
+		{"fields in reverse order", "82a159 a179 a158 01", inner{X: 1, Y: "y"}},
+		{"a field twice: last wins", "83a158 01 a159 a179 a158 02", inner{X: 2, Y: "y"}},
+		{"unknown field first", "83a17a 01 a158 01 a159 a179", inner{X: 1, Y: "y"}},
+		{"alias between names", "83a162 01 a177 05 a163 02", struct {
+			A int `msgpack:"a,alias:w"`
+			B int `msgpack:"b"`
+			C int `msgpack:"c"`
+		}{A: 5, B: 1, C: 2}},
 		{"struct from an array", "9201a179", inner{X: 1, Y: "y"}},
 		{"empty array into struct", "90", inner{}},
 		{"nil into struct", "c0", inner{}},
