@@ -26,6 +26,7 @@ func BenchmarkHitParallel(b *testing.B) { hitSuite(b, true) }
 
 func hitSuite(b *testing.B, parallel bool) {
 	b.Run("int/small", func(b *testing.B) { hit[int, Small](b, smallSize, parallel) })
+	b.Run("int/record", func(b *testing.B) { hit[int, Record](b, RecordSize, parallel) })
 	b.Run("int/1k", func(b *testing.B) { hit[int, []byte](b, 1<<10, parallel) })
 	b.Run("int/16k", func(b *testing.B) { hit[int, []byte](b, 16<<10, parallel) })
 	b.Run("struct/small", func(b *testing.B) { hit[Pair, Small](b, smallSize, parallel) })

@@ -108,6 +108,20 @@ type Small struct {
 	Tags []int
 }
 
+// Record is the value of issue-sized workloads: a user record of five
+// fields, one of them a slice of strings, as a lookup in a service's
+// database returns it. It encodes to about [RecordSize] bytes.
+type Record struct {
+	ID    int64
+	Name  string
+	Email string
+	Roles []string
+	Score float64
+}
+
+// RecordSize is about how many bytes a [Record] takes once encoded.
+const RecordSize = 110
+
 // stringKey returns the function a hand-written memo uses to turn an argument
 // into a cache key: strconv for an int, and ID:Lang for a [Pair].
 func stringKey[A comparable]() func(A) string {
@@ -158,6 +172,17 @@ func Value[V any](size int) func(seed int) V {
 				tags[i] = seed + i
 			}
 			return Small{Name: "user-" + strconv.Itoa(seed), Tags: tags}
+		}).(func(int) V)
+	case Record:
+		return any(func(seed int) Record {
+			id := strconv.Itoa(seed)
+			return Record{
+				ID:    int64(seed),
+				Name:  "user-" + id,
+				Email: "user-" + id + "@example.com",
+				Roles: []string{"reader", "writer", "group-" + strconv.Itoa(seed%97)},
+				Score: float64(seed) / 7,
+			}
 		}).(func(int) V)
 	case []byte:
 		return any(func(seed int) []byte {

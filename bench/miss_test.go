@@ -14,6 +14,7 @@ func BenchmarkMissParallel(b *testing.B) { missSuite(b, true) }
 
 func missSuite(b *testing.B, parallel bool) {
 	b.Run("int/small", func(b *testing.B) { miss[int, Small](b, smallSize, parallel) })
+	b.Run("int/record", func(b *testing.B) { miss[int, Record](b, RecordSize, parallel) })
 	b.Run("int/1k", func(b *testing.B) { miss[int, []byte](b, 1<<10, parallel) })
 	b.Run("struct/small", func(b *testing.B) { miss[Pair, Small](b, smallSize, parallel) })
 }

@@ -17,6 +17,7 @@ import (
 // another argument gets its own value.
 func TestPeers(t *testing.T) {
 	t.Run("int/small", func(t *testing.T) { testPeers[int, Small](t, smallSize) })
+	t.Run("int/record", func(t *testing.T) { testPeers[int, Record](t, RecordSize) })
 	t.Run("struct/1k", func(t *testing.T) { testPeers[Pair, []byte](t, 1<<10) })
 }
 

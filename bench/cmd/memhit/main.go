@@ -8,10 +8,12 @@
 //
 // With -stores, a store is a gecaso memoized function (or a peer's
 // memoization) from bench.MemoryPeers with its number of entries, and a
-// hit is a call on a random resident argument:
+// hit is a call on a random resident argument. The function returns a
+// bench.Small, or with -value record a bench.Record:
 //
 //	go run ./cmd/memhit -stores gecaso-memory@1e6,freecache@1e6
 //	go run ./cmd/memhit -stores gecaso-memory@1e5,gecaso-memory@1e7
+//	go run ./cmd/memhit -value record -stores gecaso-memory@1e5,gecaso-memory@1e7
 //
 // With -parallel, a store is a storage (bench.MemStorages: memory,
 // memory-map) with its number of entries, and each round runs a batch of
@@ -42,6 +44,7 @@ import (
 
 func main() {
 	stores := flag.String("stores", "", "comma-separated memoizations to compare, each name@entries")
+	value := flag.String("value", "small", "the memoized function's result with -stores: small (bench.Small) or record (bench.Record)")
 	parallel := flag.String("parallel", "", "comma-separated storages whose parallel speed-up to measure, each name@entries")
 	rounds := flag.Int("rounds", 400, "rounds of batches")
 	batch := flag.Int("batch", 2000, "hits per batch (per goroutine with -parallel)")
@@ -52,7 +55,7 @@ func main() {
 	var err error
 	switch {
 	case *stores != "":
-		err = compare(*stores, *rounds, *batch)
+		err = compareValue(*value, *stores, *rounds, *batch)
 	case *parallel != "":
 		err = speedup(*parallel, *rounds, *batch)
 	default:
@@ -115,15 +118,28 @@ func quartiles(xs []float64) (q1, med, q3 float64) {
 	return at(0.25), at(0.5), at(0.75)
 }
 
-type memo struct {
+type memo[V any] struct {
 	label string
 	n     int
-	m     bench.Memo[int, bench.Small]
+	m     bench.Memo[int, V]
 	ns    []float64 // per batch: time per hit
 }
 
-func compare(specs string, rounds, batch int) error {
-	var ms []*memo
+// compareValue runs compare with the value type value names.
+func compareValue(value, specs string, rounds, batch int) error {
+	switch value {
+	case "small":
+		return compare[bench.Small](specs, 64, rounds, batch)
+	case "record":
+		return compare[bench.Record](specs, bench.RecordSize, rounds, batch)
+	}
+	return fmt.Errorf("no value %q: give small or record", value)
+}
+
+// compare fills every memoization of specs with values of V (about size
+// bytes each once encoded), then times rounds of batches of hits on each.
+func compare[V any](specs string, size, rounds, batch int) error {
+	var ms []*memo[V]
 	defer func() {
 		for _, m := range ms {
 			m.m.Close()
@@ -135,18 +151,18 @@ func compare(specs string, rounds, batch int) error {
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(bench.MemoryPeers[bench.Small](), func(p bench.Peer[int, bench.Small]) bool { return p.Name == name })
+		peers := bench.MemoryPeers[V]()
+		i := slices.IndexFunc(peers, func(p bench.Peer[int, V]) bool { return p.Name == name })
 		if i < 0 {
 			return fmt.Errorf("no store %q", name)
 		}
-		p := bench.MemoryPeers[bench.Small]()[i]
-		gen, seed := bench.Value[bench.Small](64), bench.Seed[int]()
-		fn := func(_ context.Context, a int) (bench.Small, error) { return gen(seed(a)), nil }
-		m, err := p.Open(bench.Config{Capacity: n + n/4, ValueSize: 64, Namespace: fmt.Sprintf("memhit-%d", len(ms))}, fn)
+		gen, seed := bench.Value[V](size), bench.Seed[int]()
+		fn := func(_ context.Context, a int) (V, error) { return gen(seed(a)), nil }
+		m, err := peers[i].Open(bench.Config{Capacity: n + n/4, ValueSize: size, Namespace: fmt.Sprintf("memhit-%d", len(ms))}, fn)
 		if err != nil {
 			return err
 		}
-		ms = append(ms, &memo{label: spec, n: n, m: m})
+		ms = append(ms, &memo[V]{label: spec, n: n, m: m})
 		start := time.Now()
 		for a := range n {
 			if _, err := m.Call(ctx, a); err != nil {

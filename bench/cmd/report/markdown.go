@@ -84,7 +84,8 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 	p("marshaler on every hit, a loader on a miss) and stands in for it.\n\n")
 	p("Workloads (each also `Parallel`, from GOMAXPROCS goroutines):\n\n")
 	p("- **Hit**: 1024 arguments, all cached, called in turn. Values: `small` is a struct with a string and\n")
-	p("  eight ints; `1k` and `16k` are byte slices. Arguments: `int`, or `struct {ID int; Lang string}`.\n")
+	p("  eight ints; `record` a user record of five fields, one a slice of three strings (about 105 bytes\n")
+	p("  once encoded); `1k` and `16k` are byte slices. Arguments: `int`, or `struct {ID int; Lang string}`.\n")
 	p("- **Miss**: a new argument every call: lookup, function, store. Bounded caches hold 65,536 entries.\n")
 	p("- **Zipf**: a fixed trace of a million accesses drawn from a million keys (Zipf, s = 1.01),\n")
 	p("  replayed through bounded caches of 1k, 10k and 100k entries after 262,144 warm-up accesses.\n")
@@ -262,7 +263,7 @@ func targetsTable(set *resultSet) string {
 	var b strings.Builder
 	b.WriteString("Judged on `Hit/int/small` and `HitParallel/int/small` (a miss target on `Miss/int/small` and\n")
 	b.WriteString("`MissParallel/int/small`); the last column counts every workload of the target's kind (hit: both\n")
-	b.WriteString("argument kinds, three value sizes, serial and parallel; miss: the three miss workloads, serial and parallel).\n\n")
+	b.WriteString("argument kinds, every value, serial and parallel; miss: every miss workload, serial and parallel).\n\n")
 	b.WriteString("| target | serial: gecaso, peer, ratio | parallel: gecaso, peer, ratio | verdict | holds in |\n|---|---|---|---|---|\n")
 	for _, t := range targets {
 		cells := []string{}
