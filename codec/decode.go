@@ -696,24 +696,28 @@ func decodeStruct(t reflect.Type, building map[reflect.Type]*decInfo) decFunc {
 	for i, f := range si.list {
 		list[i] = get(f)
 	}
-	byName := make(map[string]*decField, len(si.byName))
-	for name, f := range si.byName {
-		byName[name] = get(f)
-	}
 	// Marshal writes a struct's fields in si.sorted's order, so a decoder
 	// reading a map of them first tries the name after the last one it
-	// matched, by comparing bytes: cheaper than hashing each into byName.
-	// Each name decodes into the field byName gives it, as by the map.
+	// matched, by comparing bytes, and hashes a name into byName only when
+	// that fails. Each name decodes into the field byName gives it.
+	type namedField struct {
+		df  *decField
+		pos int // the name's place in order; -1: Marshal writes no field of that name
+	}
 	type orderField struct {
 		name string
 		df   *decField
 	}
+	byName := make(map[string]namedField, len(si.byName))
+	for name, f := range si.byName {
+		byName[name] = namedField{df: get(f), pos: -1}
+	}
 	var order []orderField
-	at := make(map[string]int, len(si.sorted)) // a name's position in order
 	for _, f := range si.sorted {
-		if df := byName[f.name]; df != nil {
-			at[f.name] = len(order)
-			order = append(order, orderField{name: f.name, df: df})
+		if nf, ok := byName[f.name]; ok {
+			nf.pos = len(order)
+			byName[f.name] = nf
+			order = append(order, orderField{name: f.name, df: nf.df})
 		}
 	}
 	decodeField := func(d *decState, v reflect.Value, f *decField) error {
@@ -747,13 +751,16 @@ func decodeStruct(t reflect.Type, building map[reflect.Type]*decInfo) decFunc {
 				if next < len(order) && string(name) == order[next].name {
 					f = order[next].df
 					next++
-				} else if f = byName[string(name)]; f == nil {
+				} else if nf, ok := byName[string(name)]; ok {
+					f = nf.df
+					if nf.pos >= 0 {
+						next = nf.pos + 1
+					}
+				} else {
 					if err := d.skip(); err != nil {
 						return err
 					}
 					continue
-				} else if i, ok := at[string(name)]; ok {
-					next = i + 1
 				}
 				if err := decodeField(d, v, f); err != nil {
 					return err
