@@ -108,9 +108,9 @@ type Small struct {
 	Tags []int
 }
 
-// Record is the value of issue-sized workloads: a user record of five
-// fields, one of them a slice of strings, as a lookup in a service's
-// database returns it. It encodes to about [RecordSize] bytes.
+// Record is the record value: a user record of five fields, one of them a
+// slice of strings, as a lookup in a service's database returns it. It
+// encodes to about [RecordSize] bytes.
 type Record struct {
 	ID    int64
 	Name  string
@@ -120,7 +120,7 @@ type Record struct {
 }
 
 // RecordSize is about how many bytes a [Record] takes once encoded.
-const RecordSize = 110
+const RecordSize = 105
 
 // stringKey returns the function a hand-written memo uses to turn an argument
 // into a cache key: strconv for an int, and ID:Lang for a [Pair].
