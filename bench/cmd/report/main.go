@@ -17,8 +17,9 @@
 // cmd/memgc, each store skipped at the sizes whose fill would take longer
 // than -fillcap); and -interleaved rounds that alternate the library built
 // with and without its hit counters (the build tag gecaso_nostats), with
-// the near cache and otter, for what counting costs and the near cache's
-// gap to otter. -raw keeps the go test output, -resident-raw the resident
+// the near cache and otter, and gecaso over Badger with the raw Badger
+// memo on misses, for what counting costs, the near cache's gap to otter
+// and the miss target. -raw keeps the go test output, -resident-raw the resident
 // figures; -profile lists hit benchmarks of gecaso whose CPU and
 // allocation profiles are summarised in the report.
 package main
@@ -50,7 +51,7 @@ func main() {
 	flag.DurationVar(&o.residentMin, "resident-min", 2*time.Second, "shortest run of hits per store and size")
 	flag.DurationVar(&o.residentMax, "resident-max", 5*time.Second, "longest run of hits per store and size, even with fewer than 3 GC cycles")
 	flag.DurationVar(&o.fillCap, "fillcap", 5*time.Minute, "skip a store at the sizes whose fill would take longer than this, extrapolated from its fill at the size before (Badger fills 1e7 entries in about 450 s, estimated from 1e6 at 220 to 250 s)")
-	flag.IntVar(&o.interleaved, "interleaved", 10, "rounds of the interleaved runs (counters on and off, near cache and otter); 0 for none")
+	flag.IntVar(&o.interleaved, "interleaved", 10, "rounds of the interleaved runs (counters on and off, near cache and otter, Badger misses); 0 for none")
 	quick := flag.Bool("quick", false, "a few minutes: the hit benchmarks, -count 2, 100ms, resident 1e3 and 1e4, 2 interleaved rounds, no profiles")
 	flag.StringVar(&o.out, "out", "../docs", "directory that receives BENCH.md and the SVG charts")
 	flag.StringVar(&o.from, "from", "", "read go test output from this file instead of running the suite")
@@ -197,7 +198,7 @@ func run(o options) error {
 		}
 	}
 	m.took.total = time.Since(began)
-	md := markdown(o, m, set, stat, profiles, charts, extras{resident: resident, counted: counted, bare: bare})
+	md := markdown(o, m, set, stat, profiles, charts, extras{resident: resident, counted: counted, bare: bare, chase: chase})
 	path := filepath.Join(o.out, "BENCH.md")
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return err

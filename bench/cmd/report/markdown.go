@@ -15,6 +15,10 @@ type extras struct {
 	resident []residentRow
 	counted  *resultSet // the interleaved runs with the hit counters
 	bare     *resultSet // and without (nil when not run)
+
+	// chase measures the latency of a random read among size bytes (nil:
+	// not measured).
+	chase func(size int) float64
 }
 
 // markdown assembles docs/BENCH.md.
@@ -43,7 +47,7 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 			p("| resident entries | `go run ./cmd/memgc -n %s -min %v -max %v -fillcap %v` |\n", o.resident, o.residentMin, o.residentMax, o.fillCap)
 		}
 		if ex.counted != nil {
-			p("| interleaved | %d rounds, -benchtime %s, with and without `-tags gecaso_nostats` |\n", o.interleaved, o.benchtime)
+			p("| interleaved | %d rounds: hits -benchtime %s, with and without `-tags gecaso_nostats`; Badger misses -benchtime %s |\n", o.interleaved, o.benchtime, missRounds)
 		}
 		p("| load average (1, 5, 15 min) | %s before, %s after |\n", m.loadBefore, m.loadAfter)
 		p("| run time | %s: suite %s, resident entries %s, interleaved %s, profiles and the rest %s |\n",
@@ -99,7 +103,7 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 	p("gecaso-badger; redis-memo against gecaso-redis; in the Zipf workloads, every cache against gecaso-lru.\n\n")
 
 	p("## Targets\n\n")
-	p("%s\n", targetsTable(set, ex.counted))
+	p("%s\n", targetsTable(set, ex.counted, ex.resident))
 
 	p("## Charts\n\n")
 	if charts["bench-throughput.svg"] != "" {
@@ -116,6 +120,9 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 				si(residentSizes(ex.resident)[0]), si(slices.Max(residentSizes(ex.resident))))
 		}
 		p("%s\n%s\n", residentCaption(ex.resident), residentTable(ex.resident))
+		if para := latencyParagraph(ex.resident, ex.chase); para != "" {
+			p("%s\n", para)
+		}
 	}
 
 	if ex.counted != nil {
@@ -261,14 +268,15 @@ const targetsNote = "Redis hits are loopback round trips, and on a 2-core machin
 // and parallel, and counts in how many hit workloads it holds. A pair that
 // the interleaved rounds measured (inter, nil when none ran) is judged on
 // those: the suite measures two libraries minutes apart, the rounds in
-// turn, so a change of the machine's speed weighs on both alike.
-func targetsTable(set, inter *resultSet) string {
+// turn, so a change of the machine's speed weighs on both alike. The
+// targets on resident entries follow, judged on resident (none: left out).
+func targetsTable(set, inter *resultSet, resident []residentRow) string {
 	var b strings.Builder
 	b.WriteString("Judged on `Hit/int/small` and `HitParallel/int/small` (a miss target on `Miss/int/small` and\n")
 	b.WriteString("`MissParallel/int/small`), on the medians of the interleaved rounds for a pair they measured\n")
 	b.WriteString("(marked so), else of the suite; the last column counts every workload of the target's kind in the\n")
 	b.WriteString("suite (hit: both argument kinds, every value, serial and parallel; miss: every miss workload, serial\n")
-	b.WriteString("and parallel).\n\n")
+	b.WriteString("and parallel). The rows marked memgc are judged on the resident entries below.\n\n")
 	b.WriteString("| target | serial: gecaso, peer, ratio | parallel: gecaso, peer, ratio | verdict | holds in |\n|---|---|---|---|---|\n")
 	for _, t := range targets {
 		cells := []string{}
@@ -349,6 +357,9 @@ func targetsTable(set, inter *resultSet) string {
 			}
 		}
 		fmt.Fprintf(&b, "| %s | n=1e3: %s ns, %s: %s ns: **%.2f**%s | | %s | |\n", desc, fmtNs(first), lastName, fmtNs(last), r, peer, verdict)
+	}
+	if len(resident) > 0 {
+		b.WriteString(residentTargets(resident))
 	}
 	b.WriteString("\n" + targetsNote)
 	return b.String()

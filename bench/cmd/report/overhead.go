@@ -10,20 +10,28 @@ import (
 	"strings"
 )
 
-// The interleaved runs measure two things whose differences are smaller
+// The interleaved runs measure three things whose differences are smaller
 // than the noise between benchmarks run minutes apart on a shared machine:
 // what Func.Stats's counters cost a hit (the library built with and
-// without the gecaso_nostats tag, which removes them), and a near-cache hit
-// against otter with and without an expiry. Each round runs every benchmark
-// once, in both builds, for a short benchtime, so that a change of load
-// weighs on both sides alike.
+// without the gecaso_nostats tag, which removes them), a near-cache hit
+// against otter with and without an expiry, and a Badger miss against the
+// raw Badger memo. Each round runs every benchmark once, in both builds,
+// so that a change of load weighs on both sides alike.
 
-// interleavedPattern selects the hit benchmarks both builds run.
+// The benchmarks of the rounds: the hits both builds run, the clock, and
+// the Badger misses, which the counted build runs.
 const (
 	interleavedCounted = `^Benchmark(Hit|HitParallel)$/^int$/^small$/^(gecaso-memory|gecaso-memory-near|otter|otter-noexpiry)$`
 	interleavedClock   = `^BenchmarkClock$`
 	interleavedBare    = `^Benchmark(Hit|HitParallel)$/^int$/^small$/^(gecaso-memory|gecaso-memory-near)$`
+	interleavedMiss    = `^Benchmark(Miss|MissParallel)$/^int$/^small$/^(gecaso-badger|badger-memo)$`
 )
+
+// missRounds is the benchtime of a Badger miss in a round: a fixed number of
+// misses on a new directory (a few tenths of a second), so that every round
+// measures the same stretch of the store's life, from empty through its
+// first memtable flushes.
+const missRounds = "20000x"
 
 // runInterleaved builds the bench tests with and without counting and runs
 // them in turn, rounds times; it returns the output of each build.
@@ -49,11 +57,16 @@ func runInterleaved(o options) (counted, bare []byte, err error) {
 	for r := range o.interleaved {
 		fmt.Fprintf(os.Stderr, "report: interleaved round %d of %d\n", r+1, o.interleaved)
 		for _, run := range []struct {
-			bin, pattern string
-			out          *bytes.Buffer
-		}{{withBin, interleavedCounted, &w}, {withoutBin, interleavedBare, &wo}, {withBin, interleavedClock, &w}} {
+			bin, pattern, benchtime string
+			out                     *bytes.Buffer
+		}{
+			{withBin, interleavedCounted, o.benchtime, &w},
+			{withoutBin, interleavedBare, o.benchtime, &wo},
+			{withBin, interleavedClock, o.benchtime, &w},
+			{withBin, interleavedMiss, missRounds, &w},
+		} {
 			cmd := exec.Command(run.bin, "-test.run", "^$", "-test.bench", run.pattern,
-				"-test.benchtime", o.benchtime, "-test.count", "1", "-test.benchmem")
+				"-test.benchtime", run.benchtime, "-test.count", "1", "-test.benchmem")
 			cmd.Dir = "."
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, os.Stderr

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,7 +96,7 @@ BenchmarkHit/int/small/otter-2           	 1000	       100 ns/op
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			table := targetsTable(set, tt.inter)
+			table := targetsTable(set, tt.inter, nil)
 			for _, want := range tt.want {
 				if !strings.Contains(table, want) {
 					t.Errorf("targets table lacks\n%s\nin\n%s", want, table)
@@ -179,5 +180,105 @@ func TestResident(t *testing.T) {
 	}
 	if _, err := parseResident([]byte("header\n1000\tgecaso-memory\n")); err == nil {
 		t.Error("a short line parsed")
+	}
+}
+
+// residentTargetSample has what the resident targets are judged on.
+const residentTargetSample = `entries	store	heap_B_per_entry	full_gc_ms	hit_ns	hit_cpu_ns	cycles	gc_share	fill_s	hit_ratio	skipped
+100000	gecaso-memory	210.0	2.1	1000.0	1000.0	11	0.010000	0.4	1.0000	
+100000	freecache	225.0	1.0	1500.0	1500.0	21	0.009800	0.1	1.0000	
+1000000	gecaso-memory	220.0	6.0	1800.0	1800.0	1	0.001300	3.0	1.0000	
+1000000	freecache	170.0	1.4	2000.0	2000.0	3	0.002100	1.4	1.0000	
+10000000	gecaso-memory	208.0	6.4	1600.0	1600.0	0	0.000000	33.3	1.0000	
+10000000	freecache	164.0	2.8	3000.0	3000.0	0	0.000000	18.7	1.0000	
+`
+
+func TestResidentTargets(t *testing.T) {
+	rows, err := parseResident([]byte(residentTargetSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slower := slices.Clone(rows)
+	slower[4].hitNs, slower[4].cycles, slower[4].share = 1600*1.25, 4, 0.06 // 1e7: 2.00x, 6 % GC
+	slower[2].hitNs = 2100                                                  // 1e6: slower than freecache
+	tests := []struct {
+		name string
+		rows []residentRow
+		want []string
+	}{
+		{"met", rows, []string{
+			"| gecaso-memory hit among 1e6 resident entries ≤ freecache + msgpack among 1e6 (memgc) | 1,800, 2,000 ns: **0.90** | | met | |",
+			"| gecaso-memory hit among 1e7 resident entries ≤ 1.5 × among 1e5 (memgc) | 1e5: 1,000 ns, 1e7: 1,600 ns: **1.60**; freecache 2.00 | | **not met** | |",
+			"| GC share of a steady hit workload over 1e7 resident entries < 5 % (gecaso-memory, memgc) | **0 %**: no GC cycle came due during the hits; a full cycle costs 6.4 ms of CPU | | met | |",
+		}},
+		{"not met", slower, []string{
+			"ns: **1.05** | | **not met** | |",
+			"1e7: 2,000 ns: **2.00**",
+			"| **6.00 %** over 4 GC cycles | | **not met** | |",
+		}},
+		{"not measured", rows[:2], []string{
+			"| gecaso-memory hit among 1e6 resident entries ≤ freecache + msgpack among 1e6 (memgc) | not measured | | not measured | |",
+			"| gecaso-memory hit among 1e7 resident entries ≤ 1.5 × among 1e5 (memgc) | not measured | | not measured | |",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := residentTargets(tt.rows)
+			for _, want := range tt.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("resident targets lack\n%s\nin\n%s", want, got)
+				}
+			}
+		})
+	}
+	if table := targetsTable(&resultSet{}, nil, rows); !strings.Contains(table, residentTargets(rows)) {
+		t.Errorf("the targets table leaves out the resident targets:\n%s", table)
+	}
+}
+
+func TestLatencyParagraph(t *testing.T) {
+	rows, err := parseResident([]byte(residentTargetSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A made-up machine: 10 ns up to 4 MiB, 100 ns up to 64 MiB, 300 ns
+	// beyond.
+	var sizes []int
+	chase := func(size int) float64 {
+		sizes = append(sizes, size)
+		switch {
+		case size <= 4<<20:
+			return 10
+		case size <= 64<<20:
+			return 100
+		}
+		return 300
+	}
+	got := latencyParagraph(rows, chase)
+	// 1e5: index 1.6 MB (10 ns), entries 21 MB (100 ns); 1e7: index 160 MB
+	// and entries 2.08 GB (300 ns each): 490 ns more, against 600 measured.
+	want := []int{16 * 1e5, 210 * 1e5, 16 * 1e7, 208 * 1e7}
+	if diff := cmp.Diff(want, sizes); diff != "" {
+		t.Errorf("regions chased (-want +got):\n%s", diff)
+	}
+	for _, s := range []string{
+		"| 100k | 1.5 MiB | 10.0 ns | 20.0 MiB | 100 ns | 110 ns |",
+		"| 10M | 153 MiB | 300 ns | 1,984 MiB | 300 ns | 600 ns |",
+		"The two reads cost 490 ns more among 1e7 entries than among 1e5; the hit costs 600 ns more",
+		"among 1e5: gecaso-memory 1.60, freecache 2.00.",
+	} {
+		if !strings.Contains(got, s) {
+			t.Errorf("paragraph lacks %q:\n%s", s, got)
+		}
+	}
+	if got := latencyParagraph(rows[:4], chase); got != "" {
+		t.Errorf("paragraph without a 1e7 row:\n%s", got)
+	}
+}
+
+func TestChase(t *testing.T) {
+	// A cycle through every line: the chase ends, and reports a time.
+	if ns := chase(1 << 20); !(ns > 0) {
+		t.Errorf("chase(1 MiB) = %v ns", ns)
 	}
 }

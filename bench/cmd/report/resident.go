@@ -212,3 +212,136 @@ func residentTable(rows []residentRow) string {
 	}
 	return b.String()
 }
+
+// residentAt returns the measured row of store at n entries.
+func residentAt(rows []residentRow, n float64, store string) (residentRow, bool) {
+	for _, r := range rows {
+		if r.n == n && r.store == store && r.skipped == "" {
+			return r, true
+		}
+	}
+	return residentRow{}, false
+}
+
+// residentTargets judges the targets on resident entries, measured by
+// cmd/memgc, as rows of the targets table: a memory hit among a million
+// entries against freecache's, a memory hit among ten million against its
+// cost among 1e5, and the GC's share of hits over ten million.
+func residentTargets(rows []residentRow) string {
+	var b strings.Builder
+	row := func(desc, cell, verdict string) {
+		fmt.Fprintf(&b, "| %s | %s | | %s | |\n", desc, cell, verdict)
+	}
+	judge := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**not met**"
+	}
+
+	desc := "gecaso-memory hit among 1e6 resident entries ≤ freecache + msgpack among 1e6 (memgc)"
+	g, ok1 := residentAt(rows, 1e6, "gecaso-memory")
+	f, ok2 := residentAt(rows, 1e6, "freecache")
+	if ok1 && ok2 {
+		row(desc, fmt.Sprintf("%s, %s ns: **%.2f**", fmtNs(g.hitNs), fmtNs(f.hitNs), g.hitNs/f.hitNs), judge(g.hitNs <= f.hitNs))
+	} else {
+		row(desc, "not measured", "not measured")
+	}
+
+	desc = "gecaso-memory hit among 1e7 resident entries ≤ 1.5 × among 1e5 (memgc)"
+	small, ok1 := residentAt(rows, 1e5, "gecaso-memory")
+	large, ok2 := residentAt(rows, 1e7, "gecaso-memory")
+	if ok1 && ok2 {
+		r := large.hitNs / small.hitNs
+		cell := fmt.Sprintf("1e5: %s ns, 1e7: %s ns: **%.2f**", fmtNs(small.hitNs), fmtNs(large.hitNs), r)
+		var peers []string
+		for _, p := range []string{"freecache", "otter", "ristretto"} {
+			a, ok1 := residentAt(rows, 1e5, p)
+			z, ok2 := residentAt(rows, 1e7, p)
+			if ok1 && ok2 {
+				peers = append(peers, fmt.Sprintf("%s %.2f", p, z.hitNs/a.hitNs))
+			}
+		}
+		if len(peers) > 0 {
+			cell += "; " + strings.Join(peers, ", ")
+		}
+		row(desc, cell, judge(r <= 1.5))
+	} else {
+		row(desc, "not measured", "not measured")
+	}
+
+	desc = "GC share of a steady hit workload over 1e7 resident entries < 5 % (gecaso-memory, memgc)"
+	if large, ok := residentAt(rows, 1e7, "gecaso-memory"); ok {
+		cell := fmt.Sprintf("**%.2f %%** over %d GC cycles", 100*large.share, large.cycles)
+		if large.cycles == 0 {
+			cell = fmt.Sprintf("**0 %%**: no GC cycle came due during the hits; a full cycle costs %s ms of CPU", fmtNum(large.fullGCms))
+		}
+		row(desc, cell, judge(large.share < 0.05))
+	} else {
+		row(desc, "not measured", "not measured")
+	}
+	return b.String()
+}
+
+// latencyParagraph explains, from memory latencies measured on this
+// machine (chase, by region size in bytes), what makes a memory-storage
+// hit among 1e7 entries cost more than among 1e5: it is empty unless both
+// were measured. A hit makes two reads that depend on each other, the
+// index slot and then the entry, each at a random place: in an index of
+// about 16 bytes per entry (8-byte slots, kept a quarter to three
+// quarters full) and in segments of the heap's bytes per entry.
+func latencyParagraph(rows []residentRow, chase func(size int) float64) string {
+	small, ok1 := residentAt(rows, 1e5, "gecaso-memory")
+	large, ok2 := residentAt(rows, 1e7, "gecaso-memory")
+	if !ok1 || !ok2 || chase == nil {
+		return ""
+	}
+	type region struct {
+		what string
+		size int
+		ns   float64
+	}
+	regions := func(r residentRow) [2]region {
+		return [2]region{
+			{"index", int(16 * r.n), 0},
+			{"entries", int(max(r.heap, 64) * r.n), 0},
+		}
+	}
+	at := [2][2]region{regions(small), regions(large)}
+	for i := range at {
+		for j := range at[i] {
+			at[i][j].ns = chase(at[i][j].size)
+		}
+	}
+	mib := func(n int) string { return fmtNum(float64(n)/(1<<20)) + " MiB" }
+	expect := at[1][0].ns + at[1][1].ns - at[0][0].ns - at[0][1].ns
+	var b strings.Builder
+	b.WriteString("**What a hit among ten million entries pays for.** A memory-storage hit reads two places that\n")
+	b.WriteString("depend on each other, at random: the key's index slot, then its entry (header, key and value) in a\n")
+	b.WriteString("segment. A random read's latency depends on how much memory the reads spread over; measured on this\n")
+	b.WriteString("machine when this file was written (a pointer chase through one cache line per step):\n\n")
+	b.WriteString("| entries | index, region | random read | entries, region | random read | both |\n|---:|---:|---:|---:|---:|---:|\n")
+	for i, n := range []float64{1e5, 1e7} {
+		fmt.Fprintf(&b, "| %s | %s | %s ns | %s | %s ns | %s ns |\n", si(n), mib(at[i][0].size), fmtNs(at[i][0].ns),
+			mib(at[i][1].size), fmtNs(at[i][1].ns), fmtNs(at[i][0].ns+at[i][1].ns))
+	}
+	fmt.Fprintf(&b, "\nThe two reads cost %s ns more among 1e7 entries than among 1e5; the hit costs %s ns more\n",
+		fmtNs(expect), fmtNs(large.hitNs-small.hitNs))
+	b.WriteString("(the table above). The rest of a hit (hashing the argument, decoding the value) does not grow with\n")
+	b.WriteString("the entries. So the ratio of the two rows is set by the machine's memory latency against the rest\n")
+	b.WriteString("of the hit: at the same memory latency, a faster decoder would raise it. Large pages would shorten\n")
+	b.WriteString("each read's page walk; this machine is a virtual machine on 4 KiB pages.")
+	var peers []string
+	for _, p := range []string{"freecache", "otter", "ristretto"} {
+		a, ok1 := residentAt(rows, 1e5, p)
+		z, ok2 := residentAt(rows, 1e7, p)
+		if ok1 && ok2 {
+			peers = append(peers, fmt.Sprintf("%s %.2f", p, z.hitNs/a.hitNs))
+		}
+	}
+	if len(peers) > 0 {
+		fmt.Fprintf(&b, " In the same run, a hit among 1e7 costs, over its cost\namong 1e5: gecaso-memory %.2f, %s.", large.hitNs/small.hitNs, strings.Join(peers, ", "))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
