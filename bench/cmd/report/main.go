@@ -19,7 +19,9 @@
 // with and without its hit counters (the build tag gecaso_nostats), with
 // the near cache and otter, and gecaso over Badger with the raw Badger
 // memo on misses, for what counting costs, the near cache's gap to otter
-// and the miss target. -raw keeps the go test output, -resident-raw the resident
+// and the miss target, followed by the library's Redis benchmark that
+// alternates gecaso and a go-redis memo call by call, for the Redis
+// target. -raw keeps the go test output, -resident-raw the resident
 // figures; -profile lists hit benchmarks of gecaso whose CPU and
 // allocation profiles are summarised in the report.
 package main
@@ -51,7 +53,7 @@ func main() {
 	flag.DurationVar(&o.residentMin, "resident-min", 2*time.Second, "shortest run of hits per store and size")
 	flag.DurationVar(&o.residentMax, "resident-max", 5*time.Second, "longest run of hits per store and size, even with fewer than 3 GC cycles")
 	flag.DurationVar(&o.fillCap, "fillcap", 5*time.Minute, "skip a store at the sizes whose fill would take longer than this, extrapolated from its fill at the size before (Badger fills 1e7 entries in about 450 s, estimated from 1e6 at 220 to 250 s)")
-	flag.IntVar(&o.interleaved, "interleaved", 10, "rounds of the interleaved runs (counters on and off, near cache and otter, Badger misses); 0 for none")
+	flag.IntVar(&o.interleaved, "interleaved", 10, "rounds of the interleaved runs (counters on and off, near cache and otter, Badger misses; then the Redis hits call by call, up to 3 times); 0 for none")
 	quick := flag.Bool("quick", false, "a few minutes: the hit benchmarks, -count 2, 100ms, resident 1e3 and 1e4, 2 interleaved rounds, no profiles")
 	flag.StringVar(&o.out, "out", "../docs", "directory that receives BENCH.md and the SVG charts")
 	flag.StringVar(&o.from, "from", "", "read go test output from this file instead of running the suite")
@@ -139,7 +141,7 @@ func run(o options) error {
 		}
 		m.took.resident = time.Since(t0)
 	}
-	var counted, bare *resultSet
+	var counted, bare, redis *resultSet
 	if o.interleaved > 0 && o.from == "" {
 		t0 := time.Now()
 		c, b, err := runInterleaved(o)
@@ -150,6 +152,13 @@ func run(o options) error {
 			return err
 		}
 		if bare, err = parse(b); err != nil {
+			return err
+		}
+		// The Redis pair, call by call: a failure leaves the target to the
+		// suite's figures rather than losing the run.
+		if out, err := runRedisPair(min(3, o.interleaved)); err != nil {
+			fmt.Fprintln(os.Stderr, "report: Redis hits call by call:", err)
+		} else if redis, err = redisPairSet(out); err != nil {
 			return err
 		}
 		m.took.interleaved = time.Since(t0)
@@ -198,7 +207,7 @@ func run(o options) error {
 		}
 	}
 	m.took.total = time.Since(began)
-	md := markdown(o, m, set, stat, profiles, charts, extras{resident: resident, counted: counted, bare: bare, chase: chase})
+	md := markdown(o, m, set, stat, profiles, charts, extras{resident: resident, counted: counted, bare: bare, redis: redis, chase: chase})
 	path := filepath.Join(o.out, "BENCH.md")
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return err
