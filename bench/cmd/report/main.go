@@ -119,6 +119,7 @@ func run(o options) error {
 	}
 	m.took.suite = time.Since(began)
 	var resident []residentRow
+	var memhit map[string]float64
 	if o.residentFrom != "" || (o.resident != "" && o.from == "") {
 		t0 := time.Now()
 		var tsv []byte
@@ -138,6 +139,9 @@ func run(o options) error {
 		}
 		if resident, err = parseResident(tsv); err != nil {
 			return err
+		}
+		if o.residentFrom == "" {
+			memhit = residentPairs(resident)
 		}
 		m.took.resident = time.Since(t0)
 	}
@@ -207,7 +211,7 @@ func run(o options) error {
 		}
 	}
 	m.took.total = time.Since(began)
-	md := markdown(o, m, set, stat, profiles, charts, extras{resident: resident, counted: counted, bare: bare, redis: redis, chase: chase})
+	md := markdown(o, m, set, stat, profiles, charts, extras{resident: resident, counted: counted, bare: bare, redis: redis, memhit: memhit, chase: chase})
 	path := filepath.Join(o.out, "BENCH.md")
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return err

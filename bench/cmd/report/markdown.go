@@ -13,9 +13,10 @@ import (
 // extras are the measurements made outside the suite.
 type extras struct {
 	resident []residentRow
-	counted  *resultSet // the interleaved runs with the hit counters
-	bare     *resultSet // and without (nil when not run)
-	redis    *resultSet // the Redis hit pair call by call (redisPairSet; nil when not run)
+	counted  *resultSet         // the interleaved runs with the hit counters
+	bare     *resultSet         // and without (nil when not run)
+	redis    *resultSet         // the Redis hit pair call by call (redisPairSet; nil when not run)
+	memhit   map[string]float64 // memhit's median hit by store@size (nil when not run)
 
 	// chase measures the latency of a random read among size bytes (nil:
 	// not measured).
@@ -104,7 +105,7 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 	p("gecaso-badger; redis-memo against gecaso-redis; in the Zipf workloads, every cache against gecaso-lru.\n\n")
 
 	p("## Targets\n\n")
-	p("%s\n", targetsTable(set, pairSources(ex), ex.resident))
+	p("%s\n", targetsTable(set, pairSources(ex), ex.resident, ex.memhit))
 
 	p("## Charts\n\n")
 	if charts["bench-throughput.svg"] != "" {
@@ -121,7 +122,7 @@ func markdown(o options, m machine, set *resultSet, stat string, profiles []prof
 				si(residentSizes(ex.resident)[0]), si(slices.Max(residentSizes(ex.resident))))
 		}
 		p("%s\n%s\n", residentCaption(ex.resident), residentTable(ex.resident))
-		if para := latencyParagraph(ex.resident, ex.chase); para != "" {
+		if para := latencyParagraph(ex.resident, ex.memhit, ex.chase); para != "" {
 			p("%s\n", para)
 		}
 	}
@@ -294,14 +295,15 @@ func pairSources(ex extras) []pairSource {
 // minutes apart, those in turn, so a change of the machine's speed weighs
 // on both alike. The targets on resident entries follow, judged on
 // resident (none: left out).
-func targetsTable(set *resultSet, pairs []pairSource, resident []residentRow) string {
+func targetsTable(set *resultSet, pairs []pairSource, resident []residentRow, memhit map[string]float64) string {
 	var b strings.Builder
 	b.WriteString("Judged on `Hit/int/small` and `HitParallel/int/small` (a miss target on `Miss/int/small` and\n")
 	b.WriteString("`MissParallel/int/small`), on the medians of the interleaved rounds for a pair they measured\n")
 	b.WriteString("(marked so) or, for Redis, of the library's benchmark that alternates the two call by call (marked so),\n")
 	b.WriteString("else of the suite; the last column counts every workload of the target's kind in the\n")
 	b.WriteString("suite (hit: both argument kinds, every value, serial and parallel; miss: every miss workload, serial\n")
-	b.WriteString("and parallel). The rows marked memgc are judged on the resident entries below.\n\n")
+	b.WriteString("and parallel). The resident-entry rows are judged on cmd/memhit, which alternates batches of hits on\n")
+	b.WriteString("the two stores in one process, when it ran, else on cmd/memgc's table below (marked which).\n\n")
 	b.WriteString("| target | serial: gecaso, peer, ratio | parallel: gecaso, peer, ratio | verdict | holds in |\n|---|---|---|---|---|\n")
 	for _, t := range targets {
 		cells := []string{}
@@ -385,7 +387,7 @@ func targetsTable(set *resultSet, pairs []pairSource, resident []residentRow) st
 		fmt.Fprintf(&b, "| %s | n=1e3: %s ns, %s: %s ns: **%.2f**%s | | %s | |\n", desc, fmtNs(first), lastName, fmtNs(last), r, peer, verdict)
 	}
 	if len(resident) > 0 {
-		b.WriteString(residentTargets(resident))
+		b.WriteString(residentTargets(resident, memhit))
 	}
 	b.WriteString("\n" + targetsNote)
 	return b.String()

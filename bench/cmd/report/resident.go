@@ -223,11 +223,26 @@ func residentAt(rows []residentRow, n float64, store string) (residentRow, bool)
 	return residentRow{}, false
 }
 
+// residentHit is a hit's time in store among n entries: memhit's median
+// (mh, by name@1eK) when it measured the store at that size, marked so,
+// else memgc's.
+func residentHit(rows []residentRow, mh map[string]float64, n float64, store string) (ns float64, fromMemhit, ok bool) {
+	if v, ok := mh[fmt.Sprintf("%s@%s", store, expName(n))]; ok && v > 0 {
+		return v, true, true
+	}
+	r, ok := residentAt(rows, n, store)
+	return r.hitNs, false, ok
+}
+
+// expName writes a power of ten as 1eK.
+func expName(n float64) string { return fmt.Sprintf("1e%.0f", math.Log10(n)) }
+
 // residentTargets judges the targets on resident entries, measured by
-// cmd/memgc, as rows of the targets table: a memory hit among a million
-// entries against freecache's, a memory hit among ten million against its
-// cost among 1e5, and the GC's share of hits over ten million.
-func residentTargets(rows []residentRow) string {
+// cmd/memgc and, for the pairs it ran, cmd/memhit (mh), as rows of the
+// targets table: a memory hit among a million entries against freecache's,
+// a memory hit among ten million against its cost among 1e5, and the GC's
+// share of hits over ten million.
+func residentTargets(rows []residentRow, mh map[string]float64) string {
 	var b strings.Builder
 	row := func(desc, cell, verdict string) {
 		fmt.Fprintf(&b, "| %s | %s | | %s | |\n", desc, cell, verdict)
@@ -238,24 +253,30 @@ func residentTargets(rows []residentRow) string {
 		}
 		return "**not met**"
 	}
+	mark := func(a, b bool) string {
+		if a && b {
+			return " (interleaved, memhit)"
+		}
+		return " (memgc)"
+	}
 
-	desc := "gecaso-memory hit among 1e6 resident entries ≤ freecache + msgpack among 1e6 (memgc)"
-	g, ok1 := residentAt(rows, 1e6, "gecaso-memory")
-	f, ok2 := residentAt(rows, 1e6, "freecache")
+	desc := "gecaso-memory hit among 1e6 resident entries ≤ freecache + msgpack among 1e6"
+	g, gm, ok1 := residentHit(rows, mh, 1e6, "gecaso-memory")
+	f, fm, ok2 := residentHit(rows, mh, 1e6, "freecache")
 	if ok1 && ok2 {
-		row(desc, fmt.Sprintf("%s, %s ns: **%.2f**", fmtNs(g.hitNs), fmtNs(f.hitNs), g.hitNs/f.hitNs), judge(g.hitNs <= f.hitNs))
+		row(desc, fmt.Sprintf("%s, %s ns: **%.2f**%s", fmtNs(g), fmtNs(f), g/f, mark(gm, fm)), judge(g <= f))
 	} else {
 		row(desc, "not measured", "not measured")
 	}
 
-	desc = "gecaso-memory hit among 1e7 resident entries ≤ 1.5 × among 1e5 (memgc)"
-	small, ok1 := residentAt(rows, 1e5, "gecaso-memory")
-	large, ok2 := residentAt(rows, 1e7, "gecaso-memory")
+	desc = "gecaso-memory hit among 1e7 resident entries ≤ 1.5 × among 1e5"
+	small, sm, ok1 := residentHit(rows, mh, 1e5, "gecaso-memory")
+	large, lm, ok2 := residentHit(rows, mh, 1e7, "gecaso-memory")
 	if ok1 && ok2 {
-		r := large.hitNs / small.hitNs
-		cell := fmt.Sprintf("1e5: %s ns, 1e7: %s ns: **%.2f**", fmtNs(small.hitNs), fmtNs(large.hitNs), r)
+		r := large / small
+		cell := fmt.Sprintf("1e5: %s ns, 1e7: %s ns: **%.2f**%s", fmtNs(small), fmtNs(large), r, mark(sm, lm))
 		var peers []string
-		for _, p := range []string{"freecache", "otter", "ristretto"} {
+		for _, p := range []string{"gecaso-memory", "freecache", "otter", "ristretto"} {
 			a, ok1 := residentAt(rows, 1e5, p)
 			z, ok2 := residentAt(rows, 1e7, p)
 			if ok1 && ok2 {
@@ -263,7 +284,7 @@ func residentTargets(rows []residentRow) string {
 			}
 		}
 		if len(peers) > 0 {
-			cell += "; " + strings.Join(peers, ", ")
+			cell += "; memgc, each store's own ratio: " + strings.Join(peers, ", ")
 		}
 		row(desc, cell, judge(r <= 1.5))
 	} else {
@@ -290,11 +311,23 @@ func residentTargets(rows []residentRow) string {
 // index slot and then the entry, each at a random place: in an index of
 // about 16 bytes per entry (8-byte slots, kept a quarter to three
 // quarters full) and in segments of the heap's bytes per entry.
-func latencyParagraph(rows []residentRow, chase func(size int) float64) string {
+//
+// The hits' times are memhit's (mh) when it measured both sizes, else
+// memgc's.
+func latencyParagraph(rows []residentRow, mh map[string]float64, chase func(size int) float64) string {
 	small, ok1 := residentAt(rows, 1e5, "gecaso-memory")
 	large, ok2 := residentAt(rows, 1e7, "gecaso-memory")
 	if !ok1 || !ok2 || chase == nil {
 		return ""
+	}
+	smallNs, sm, _ := residentHit(rows, mh, 1e5, "gecaso-memory")
+	largeNs, lm, _ := residentHit(rows, mh, 1e7, "gecaso-memory")
+	if !sm || !lm {
+		smallNs, largeNs = small.hitNs, large.hitNs
+	}
+	source := "memgc's, in the table above"
+	if sm && lm {
+		source = "memhit's, alternating batches of hits on both sizes in one process"
 	}
 	type region struct {
 		what string
@@ -325,15 +358,14 @@ func latencyParagraph(rows []residentRow, chase func(size int) float64) string {
 		fmt.Fprintf(&b, "| %s | %s | %s ns | %s | %s ns | %s ns |\n", si(n), mib(at[i][0].size), fmtNs(at[i][0].ns),
 			mib(at[i][1].size), fmtNs(at[i][1].ns), fmtNs(at[i][0].ns+at[i][1].ns))
 	}
-	grew := large.hitNs - small.hitNs
+	grew := largeNs - smallNs
 	fmt.Fprintf(&b, "\nThe two reads cost %s ns more among 1e7 entries than among 1e5; the hit costs %s ns more\n",
 		fmtNs(expect), fmtNs(grew))
-	if grew > 0 {
-		fmt.Fprintf(&b, "(the table above): the two reads make %.0f %% of the difference. ", 100*expect/grew)
-	} else {
-		b.WriteString("(the table above). ")
+	fmt.Fprintf(&b, "(%s, %s against %s ns)", source, fmtNs(largeNs), fmtNs(smallNs))
+	if grew > 0 && expect <= grew {
+		fmt.Fprintf(&b, ": the two reads make %.0f %% of the difference", 100*expect/grew)
 	}
-	b.WriteString("The rest of a hit (hashing the argument,\n")
+	b.WriteString(". The rest of a hit (hashing the argument,\n")
 	b.WriteString("decoding the value) works on memory that does not grow with the entries, and the rest of the\n")
 	b.WriteString("difference is the entry's further cache lines and page walks a warmed chase does not see. So the\n")
 	b.WriteString("ratio of the two rows is set by the machine's memory latency against the rest of the hit: at the\n")
@@ -348,7 +380,7 @@ func latencyParagraph(rows []residentRow, chase func(size int) float64) string {
 		}
 	}
 	if len(peers) > 0 {
-		fmt.Fprintf(&b, "\nIn the same run, a hit among 1e7 costs, over its cost among 1e5: gecaso-memory %.2f, %s.", large.hitNs/small.hitNs, strings.Join(peers, ", "))
+		fmt.Fprintf(&b, "\nIn memgc, a hit among 1e7 costs, over its cost among 1e5: gecaso-memory %.2f, %s.", large.hitNs/small.hitNs, strings.Join(peers, ", "))
 	}
 	b.WriteString("\n")
 	return b.String()
