@@ -318,7 +318,7 @@ func TestLatencyParagraph(t *testing.T) {
 	// With memhit's figures; a difference smaller than the reads' gets no
 	// share (the hits were measured at a bad moment).
 	got = latencyParagraph(rows, map[string]float64{"gecaso-memory@1e5": 1300, "gecaso-memory@1e7": 1500}, chase)
-	if want := "the hit costs 200 ns more\n(memhit's, alternating batches of hits on both sizes in one process, 1,500 against 1,300 ns). The rest"; !strings.Contains(got, want) {
+	if want := "the hit costs 200 ns more\n(memhit's, alternating batches of hits on both sizes in one process, 1,500 against 1,300 ns).\nThe rest"; !strings.Contains(got, want) {
 		t.Errorf("paragraph with memhit's figures lacks %q:\n%s", want, got)
 	}
 	if got := latencyParagraph(rows[:4], nil, chase); got != "" {

@@ -365,9 +365,9 @@ func latencyParagraph(rows []residentRow, mh map[string]float64, chase func(size
 	if grew > 0 && expect <= grew {
 		fmt.Fprintf(&b, ": the two reads make %.0f %% of the difference", 100*expect/grew)
 	}
-	b.WriteString(". The rest of a hit (hashing the argument,\n")
-	b.WriteString("decoding the value) works on memory that does not grow with the entries, and the rest of the\n")
-	b.WriteString("difference is the entry's further cache lines and page walks a warmed chase does not see. So the\n")
+	b.WriteString(".\nThe rest of a hit (hashing the argument,\n")
+	b.WriteString("decoding the value) works on memory that does not grow with the entries; what the chase leaves\n")
+	b.WriteString("unexplained is most likely the entry's further cache lines and page tables colder than a chase's. So the\n")
 	b.WriteString("ratio of the two rows is set by the machine's memory latency against the rest of the hit: at the\n")
 	b.WriteString("same memory latency, a faster decoder would raise it. Large pages would shorten each read's page\n")
 	b.WriteString("walk; this machine is a virtual machine on 4 KiB pages.")
