@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 )
 
 // The Redis hit target compares round trips to a redis-server that shares
@@ -24,7 +25,7 @@ const redisPairBench = `^BenchmarkHit$/^redis$/^interleaved(-parallel)?$`
 // result.
 func runRedisPair(count int) ([]byte, error) {
 	args := []string{"test", "./storage/redis", "-run", "^$", "-bench", redisPairBench, "-count", strconv.Itoa(count)}
-	fmt.Fprintln(os.Stderr, "report: go", args)
+	fmt.Fprintln(os.Stderr, "report: go", strings.Join(args, " "))
 	cmd := exec.Command("go", args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "GOWORK=")

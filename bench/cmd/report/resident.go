@@ -275,16 +275,8 @@ func residentTargets(rows []residentRow, mh map[string]float64) string {
 	if ok1 && ok2 {
 		r := large / small
 		cell := fmt.Sprintf("1e5: %s ns, 1e7: %s ns: **%.2f**%s", fmtNs(small), fmtNs(large), r, mark(sm, lm))
-		var peers []string
-		for _, p := range []string{"gecaso-memory", "freecache", "otter", "ristretto"} {
-			a, ok1 := residentAt(rows, 1e5, p)
-			z, ok2 := residentAt(rows, 1e7, p)
-			if ok1 && ok2 {
-				peers = append(peers, fmt.Sprintf("%s %.2f", p, z.hitNs/a.hitNs))
-			}
-		}
-		if len(peers) > 0 {
-			cell += "; memgc, each store's own ratio: " + strings.Join(peers, ", ")
+		if g := memgcGrowth(rows); g != "" {
+			cell += "; memgc, each store's own ratio: " + g
 		}
 		row(desc, cell, judge(r <= 1.5))
 	} else {
@@ -330,15 +322,11 @@ func latencyParagraph(rows []residentRow, mh map[string]float64, chase func(size
 		source = "memhit's, alternating batches of hits on both sizes in one process"
 	}
 	type region struct {
-		what string
 		size int
 		ns   float64
 	}
-	regions := func(r residentRow) [2]region {
-		return [2]region{
-			{"index", int(16 * r.n), 0},
-			{"entries", int(max(r.heap, 64) * r.n), 0},
-		}
+	regions := func(r residentRow) [2]region { // the index, the entries
+		return [2]region{{size: int(16 * r.n)}, {size: int(max(r.heap, 64) * r.n)}}
 	}
 	at := [2][2]region{regions(small), regions(large)}
 	for i := range at {
@@ -370,18 +358,21 @@ func latencyParagraph(rows []residentRow, mh map[string]float64, chase func(size
 	b.WriteString("unexplained is most likely the entry's further cache lines and page tables colder than a chase's. So the\n")
 	b.WriteString("ratio of the two rows is set by the machine's memory latency against the rest of the hit: at the\n")
 	b.WriteString("same memory latency, a faster decoder would raise it. Large pages would shorten each read's page\n")
-	b.WriteString("walk; this machine is a virtual machine on 4 KiB pages.")
+	b.WriteString("walk; this machine is a virtual machine on 4 KiB pages. The targets table gives each store's own\n")
+	b.WriteString("ratio in memgc.\n")
+	return b.String()
+}
+
+// memgcGrowth lists, for gecaso-memory and the peers memgc measured at
+// both 1e5 and 1e7 entries, a hit's cost among 1e7 over its cost among 1e5.
+func memgcGrowth(rows []residentRow) string {
 	var peers []string
-	for _, p := range []string{"freecache", "otter", "ristretto"} {
+	for _, p := range []string{"gecaso-memory", "freecache", "otter", "ristretto"} {
 		a, ok1 := residentAt(rows, 1e5, p)
 		z, ok2 := residentAt(rows, 1e7, p)
 		if ok1 && ok2 {
 			peers = append(peers, fmt.Sprintf("%s %.2f", p, z.hitNs/a.hitNs))
 		}
 	}
-	if len(peers) > 0 {
-		fmt.Fprintf(&b, "\nIn memgc, a hit among 1e7 costs, over its cost among 1e5: gecaso-memory %.2f, %s.", large.hitNs/small.hitNs, strings.Join(peers, ", "))
-	}
-	b.WriteString("\n")
-	return b.String()
+	return strings.Join(peers, ", ")
 }
