@@ -28,9 +28,9 @@ const (
 )
 
 // missRounds is the benchtime of a Badger miss in a round: a fixed number of
-// misses on a new directory (a few tenths of a second), so that every round
-// measures the same stretch of the store's life, from empty through its
-// first memtable flushes.
+// misses on a new directory (a few tenths of a second, about 3 MB: within
+// the first memtable), so that every round measures the same stretch of
+// the store's life, from empty.
 const missRounds = "20000x"
 
 // runInterleaved builds the bench tests with and without counting and runs
