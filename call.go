@@ -82,13 +82,13 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 		f.putState(st)
 		return v, info, err
 	}
-	v, wall, hit, looked := f.quietNearHit(st)
-	if hit {
-		if wall != 0 {
-			info.ExpiresAt = time.Unix(0, wall)
+	e, looked := f.quietNearHit(st)
+	if e != nil {
+		if e.wall != 0 {
+			info.ExpiresAt = time.Unix(0, e.wall)
 		}
 		info.Source = SourceNear
-		return v, info, nil
+		return e.v, info, nil
 	}
 	st.wantInfo = true
 	return f.callInfo(ctx, st, arg, looked)
@@ -98,18 +98,19 @@ func (f *Func[A, V]) CallInfo(ctx context.Context, arg A) (v V, info Info, err e
 // on a near hit (the common case), and then puts st back in the pool as it
 // came (only st.arg was written), without putState's reset: Call and
 // CallInfo return at once, without a deferred call. It returns the entry's
-// expiry in Unix nanoseconds (0: never). Otherwise (a miss, no near cache,
-// hooks) st stays the caller's; looked says whether the near cache was
-// looked in (and missed), so that callInfo does not look again.
-func (f *Func[A, V]) quietNearHit(st *state[V]) (v V, wall int64, hit, looked bool) {
+// node, whose value the caller copies out once. Otherwise (a miss, no near
+// cache, hooks) it returns nil and st stays the caller's; looked says
+// whether the near cache was looked in (and missed), so that callInfo does
+// not look again.
+func (f *Func[A, V]) quietNearHit(st *state[V]) (e *nearNode[V], looked bool) {
 	if f.near == nil || f.hooks.OnCall != nil || (f.hooks.StartSpan != nil && f.hooks.SpanHits) {
-		return v, 0, false, false
+		return nil, false
 	}
-	if v, wall, hit = f.near.get(st.arg); hit {
+	if e = f.near.get(st.arg); e != nil {
 		inc(&st.c.nearHits)
 		f.releaseArg(st)
 	}
-	return v, wall, hit, true
+	return e, true
 }
 
 // callInfo is CallInfo past the encoding of arg into st.arg, and past the
@@ -124,11 +125,11 @@ func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A, nearLook
 		}
 	}
 	if f.near != nil && !nearLooked {
-		if v, wall, ok := f.near.get(st.arg); ok {
+		if e := f.near.get(st.arg); e != nil {
 			inc(&st.c.nearHits)
 			info = Info{Source: SourceNear}
-			if wall != 0 {
-				info.ExpiresAt = time.Unix(0, wall)
+			if e.wall != 0 {
+				info.ExpiresAt = time.Unix(0, e.wall)
 			}
 			if f.hooks.SpanHits && f.hooks.StartSpan != nil {
 				_, end := f.hooks.StartSpan(ctx, "gecaso.near", start)

@@ -212,9 +212,9 @@ func (f *Func[A, V]) Call(ctx context.Context, arg A) (V, error) {
 		f.putState(st)
 		return zero, err
 	}
-	v, _, hit, looked := f.quietNearHit(st)
-	if hit {
-		return v, nil
+	e, looked := f.quietNearHit(st)
+	if e != nil {
+		return e.v, nil
 	}
 	st.wantInfo = f.hooks.OnCall != nil // the hook gets the Info
 	v, _, err := f.callInfo(ctx, st, arg, looked)

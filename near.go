@@ -95,21 +95,21 @@ func newNear[V any](maxEntries int, maxAge time.Duration, byStorageKey bool) *ne
 	return n
 }
 
-// get returns the value kept for k and its entry's expiry in Unix
-// nanoseconds (zero: never). It reads the clock once, after finding k: a
-// miss does not read it.
-func (n *near[V]) get(k []byte) (V, int64, bool) {
+// get returns the node kept for k, or nil when there is none or it has
+// expired. It reads the clock once, after finding k: a miss does not read
+// it. The node is immutable: a hit copies its value once, where the caller
+// returns it, rather than at every call on the way.
+func (n *near[V]) get(k []byte) *nearNode[V] {
 	h := n.hash(unsafe.String(unsafe.SliceData(k), len(k)))
 	for e := n.buckets[h&n.mask].Load(); e != nil; e = e.next {
 		if e.hash == h && e.key == string(k) {
 			if monoNow() >= e.expires {
-				break
+				return nil
 			}
-			return e.v, e.wall, true
+			return e
 		}
 	}
-	var zero V
-	return zero, 0, false
+	return nil
 }
 
 // put keeps v, the value of the entry stored under skey, for maxAge, or

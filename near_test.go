@@ -19,8 +19,8 @@ import (
 func contents(n *near[int], keys []string) map[string]int {
 	got := map[string]int{}
 	for _, k := range keys {
-		if v, _, ok := n.get([]byte(k)); ok {
-			got[k] = v
+		if e := n.get([]byte(k)); e != nil {
+			got[k] = e.v
 		}
 	}
 	return got
@@ -159,8 +159,8 @@ func TestNear_concurrent(t *testing.T) {
 		readers.Go(func() {
 			for range 200 {
 				for _, k := range keys {
-					if v, _, ok := n.get([]byte(k)); ok && v/1000 != len(k) {
-						t.Errorf("get(%q) = %d, a value never put for it", k, v)
+					if e := n.get([]byte(k)); e != nil && e.v/1000 != len(k) {
+						t.Errorf("get(%q) = %d, a value never put for it", k, e.v)
 						return
 					}
 				}
