@@ -4,9 +4,11 @@ import (
 	"errors"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // errFull is returned by a Set that would give a shard more segments than
@@ -31,8 +33,8 @@ const (
 )
 
 // shard is one part of the key space: an index and the segments its slots
-// point into. Readers use only the first three fields, with atomic loads
-// and no lock; see lookup.
+// point into. Readers use only the fields before mu, with atomic loads and
+// no lock; see lookup.
 type shard struct {
 	// gen counts the segments dropped from dir. A reader that saw it
 	// unchanged around its probe knows that every location it followed
@@ -41,9 +43,18 @@ type shard struct {
 	tab atomic.Pointer[table]  // nil until the first Set, after DeletePrefix("") and after Close
 	dir atomic.Pointer[[]view] // the segments' bytes by index (0 unused); see view
 
+	// idxSlots and idxMask repeat tab's first slot and mask on the shard's
+	// own cache line, so that a lookup goes from the shard straight to its
+	// slot rather than through the table's header, one dependent memory
+	// access less: a cache miss in a large storage. idxSeq is a sequence
+	// lock over the two, odd while a writer changes them (see index).
+	idxSeq   atomic.Uint64
+	idxSlots atomic.Pointer[atomic.Uint64] // nil when tab is
+	idxMask  atomic.Uint32
+
 	// Keeps what writers change off the cache lines readers load (CPUs
 	// fetch lines in pairs).
-	_ [128 - 24]byte
+	_ [128 - 44]byte
 
 	mu     sync.Mutex // guards every field below, and every write to the three above
 	s      *Storage
@@ -78,7 +89,7 @@ func (sh *shard) init(s *Storage) {
 // resetLocked empties the shard. Slices lent by View stay intact: dropped
 // segments are left to the garbage collector.
 func (sh *shard) resetLocked() {
-	sh.tab.Store(nil)
+	sh.setTableLocked(nil)
 	sh.segs = []*segment{nil}
 	dir := make([]view, 1)
 	sh.dir.Store(&dir)
@@ -120,13 +131,13 @@ func (sh *shard) lookup(key string, tag uint32) (h header, v []byte, found bool)
 // probe looks key up in the current index. sure is false when it met a
 // location that cannot be right, which only a concurrent change explains.
 func (sh *shard) probe(key string, tag uint32) (h header, v []byte, found, sure bool) {
-	t := sh.tab.Load()
-	if t == nil {
+	first, mask := sh.index()
+	if first == nil {
 		return h, nil, false, true
 	}
-	i := t.home(tag)
-	for range len(t.slots) {
-		sl := t.slots[i].Load()
+	i := home(tag, mask)
+	for range mask + 1 {
+		sl := slotAt(first, i).Load()
 		if sl == slotEmpty {
 			return h, nil, false, true
 		}
@@ -149,10 +160,38 @@ func (sh *shard) probe(key string, tag uint32) (h header, v []byte, found, sure 
 				}
 			}
 		}
-		i = (i + 1) & t.mask
+		i = (i + 1) & mask
 	}
 	return h, nil, false, false // no empty slot: a table replaced while being read
 }
+
+// index returns the first slot and the mask of the shard's current index,
+// nil when it has none, from the shard's own cache line. The two come from
+// one table: the sequence number was even (no writer between its stores)
+// and unchanged around their loads. Otherwise a writer is replacing the
+// index at this moment, and they are read from the table itself, which is
+// never changed in size; a reader never waits for a writer.
+func (sh *shard) index() (first *atomic.Uint64, mask uint32) {
+	seq := sh.idxSeq.Load()
+	first, mask = sh.idxSlots.Load(), sh.idxMask.Load()
+	if seq&1 == 0 && sh.idxSeq.Load() == seq {
+		return first, mask
+	}
+	if t := sh.tab.Load(); t != nil {
+		return &t.slots[0], t.mask
+	}
+	return nil, 0
+}
+
+// slotAt returns slot i of the index whose first slot is first. The caller
+// keeps i within the index's mask, which index returned with first.
+func slotAt(first *atomic.Uint64, i uint32) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(first), uintptr(i)*unsafe.Sizeof(*first)))
+}
+
+// home is the first slot a key with tag probes in an index of mask+1 slots
+// (a power of two): the tag's top bits, as table.home.
+func home(tag, mask uint32) uint32 { return uint32(uint64(tag) >> bits.LeadingZeros32(mask)) }
 
 // mayHold reports whether the entry at off in b may hold key, from the
 // bytes where key's last 8 would lie were it the entry's key, before its
@@ -237,10 +276,25 @@ func (sh *shard) tableLocked() *table {
 	t := sh.tab.Load()
 	if t == nil {
 		t = newTable(minTable)
-		sh.tab.Store(t)
+		sh.setTableLocked(t)
 		sh.used = 0
 	}
 	return t
+}
+
+// setTableLocked makes t the shard's index (nil: none), and publishes its
+// first slot and mask for readers under the sequence lock (see index).
+func (sh *shard) setTableLocked(t *table) {
+	sh.tab.Store(t)
+	sh.idxSeq.Add(1)
+	if t == nil {
+		sh.idxSlots.Store(nil)
+		sh.idxMask.Store(0)
+	} else {
+		sh.idxSlots.Store(&t.slots[0])
+		sh.idxMask.Store(t.mask)
+	}
+	sh.idxSeq.Add(1)
 }
 
 // resizeLocked replaces t by a table with room for twice the live entries,
@@ -251,7 +305,7 @@ func (sh *shard) resizeLocked(t *table) *table {
 		size *= 2
 	}
 	nt := t.rehash(size)
-	sh.tab.Store(nt)
+	sh.setTableLocked(nt)
 	sh.used = sh.entries
 	return nt
 }
