@@ -56,7 +56,7 @@ type shard struct {
 	// fetch lines in pairs).
 	_ [128 - 44]byte
 
-	mu     sync.Mutex // guards every field below, and every write to the three above
+	mu     sync.Mutex // guards every field below, and every write to those above
 	s      *Storage
 	closed bool
 	segs   []*segment // the segments by index, as in dir
