@@ -19,11 +19,12 @@ import (
 // result (memhit's -value).
 type memhitPair struct{ stores, value string }
 
-// memhitPairs are the runs of memhit. The pair against freecache runs on
-// both values: bench.Small, and bench.Record, a five-field struct with a
-// string slice, whose decoding weighs more in a hit.
+// memhitPairs are the runs of memhit. Each pair runs on both values:
+// bench.Small, and bench.Record, a five-field struct with a string slice,
+// whose decoding weighs more in a hit.
 var memhitPairs = []memhitPair{
 	{"gecaso-memory@1e5,gecaso-memory@1e7", "small"},
+	{"gecaso-memory@1e5,gecaso-memory@1e7", "record"},
 	{"gecaso-memory@1e6,freecache@1e6", "small"},
 	{"gecaso-memory@1e6,freecache@1e6", "record"},
 }

@@ -291,6 +291,15 @@ func residentTargets(rows []residentRow, mh map[string]float64) string {
 	} else {
 		row(desc, "not measured", "not measured")
 	}
+	desc = "the same, the function returning bench.Record"
+	small, ok1 = mh[memhitKey("gecaso-memory@1e5", "record")]
+	large, ok2 = mh[memhitKey("gecaso-memory@1e7", "record")]
+	if ok1 && ok2 {
+		r := large / small
+		row(desc, fmt.Sprintf("1e5: %s ns, 1e7: %s ns: **%.2f** (interleaved, memhit)", fmtNs(small), fmtNs(large), r), judge(r <= 1.5))
+	} else {
+		row(desc, "not measured", "not measured")
+	}
 
 	desc = "GC share of a steady hit workload over 1e7 resident entries < 5 % (gecaso-memory, memgc)"
 	if large, ok := residentAt(rows, 1e7, "gecaso-memory"); ok {
