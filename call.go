@@ -135,7 +135,7 @@ func (f *Func[A, V]) callInfo(ctx context.Context, st *state[V], arg A, nearLook
 				_, end := f.hooks.StartSpan(ctx, "gecaso.near", start)
 				end(nil)
 			}
-			return v, info, nil
+			return e.v, info, nil
 		}
 	}
 	key := string(f.appendKey(st))

@@ -92,3 +92,40 @@ func TestObserver_spanHits(t *testing.T) {
 		t.Errorf("spans (-want +got):\n%s", diff)
 	}
 }
+
+// TestNearHitValueWithHooks checks that a near hit returns the value kept,
+// by Call and CallInfo, whichever way the hit goes: straight out (no hook
+// to call), or through the call path that feeds OnCall and hit spans.
+func TestNearHitValueWithHooks(t *testing.T) {
+	tests := []struct {
+		name string
+		obs  *recorder // nil: no observer
+	}{
+		{"no hooks", nil},
+		{"OnCall", &recorder{}},
+		{"OnCall and hit spans", &recorder{spanHits: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := []gecaso.Option{gecaso.WithNearCache(10, time.Minute)}
+			if tt.obs != nil {
+				opts = append(opts, gecaso.WithObserver(tt.obs))
+			}
+			f := gecaso.Cached(lru.New(nil, 10), func(_ context.Context, n int) (int, error) { return n * n, nil }, opts...)
+			ctx := t.Context()
+			if v, err := f.Call(ctx, 12); v != 144 || err != nil {
+				t.Fatalf("miss: Call(12) = %d, %v", v, err)
+			}
+			if v, err := f.Call(ctx, 12); v != 144 || err != nil {
+				t.Errorf("near hit: Call(12) = %d, %v; want 144", v, err)
+			}
+			v, info, err := f.CallInfo(ctx, 12)
+			if v != 144 || err != nil || info.Source != gecaso.SourceNear {
+				t.Errorf("near hit: CallInfo(12) = %d, %v, source %v; want 144 from the near cache", v, err, info.Source)
+			}
+			if got := f.Stats().NearHits; got != 2 {
+				t.Errorf("NearHits = %d, want 2", got)
+			}
+		})
+	}
+}
