@@ -220,19 +220,25 @@ func run(o options) error {
 	return nil
 }
 
+// goCommand returns the go command with args, its standard error the
+// report's, having said on it what runs.
+func goCommand(args ...string) *exec.Cmd {
+	fmt.Fprintln(os.Stderr, "report: go", strings.Join(args, " "))
+	cmd := exec.Command("go", args...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
 // runSuite runs go test over the bench package, echoing its output.
 func runSuite(o options) ([]byte, error) {
 	args := []string{"test", "-run", "^$", "-bench", o.bench, "-benchtime", o.benchtime,
 		"-count", fmt.Sprint(o.count), "-timeout", "0", "."}
-	fmt.Fprintln(os.Stderr, "report: go", strings.Join(args, " "))
-	cmd := exec.Command("go", args...)
-	cmd.Env = os.Environ()
+	cmd := goCommand(args...)
 	if o.large {
-		cmd.Env = append(cmd.Env, "GECASO_BENCH_LARGE=1")
+		cmd.Env = append(os.Environ(), "GECASO_BENCH_LARGE=1")
 	}
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&buf, os.Stderr)
-	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return buf.Bytes(), fmt.Errorf("go test: %w", err)
 	}

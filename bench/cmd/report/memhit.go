@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -45,14 +43,11 @@ const memhitRounds = 200
 // time of a hit of each, by store name as given (name@entries).
 func runMemhit(stores, value string) (map[string]float64, error) {
 	args := []string{"run", "./cmd/memhit", "-stores", stores, "-value", value, "-rounds", strconv.Itoa(memhitRounds)}
-	fmt.Fprintln(os.Stderr, "report: go", strings.Join(args, " "))
-	cmd := exec.Command("go", args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
+	out, err := goCommand(args...).Output()
+	if err != nil {
 		return nil, fmt.Errorf("memhit: %w", err)
 	}
-	return parseMemhit(out.Bytes())
+	return parseMemhit(out)
 }
 
 // parseMemhit reads memhit's table: | store | median ns/hit | quartiles | ratio |.

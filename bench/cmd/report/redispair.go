@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 )
 
 // The Redis hit target compares round trips to a redis-server that shares
@@ -25,16 +22,14 @@ const redisPairBench = `^BenchmarkHit$/^redis$/^interleaved(-parallel)?$`
 // result.
 func runRedisPair(count int) ([]byte, error) {
 	args := []string{"test", "./storage/redis", "-run", "^$", "-bench", redisPairBench, "-count", strconv.Itoa(count)}
-	fmt.Fprintln(os.Stderr, "report: go", strings.Join(args, " "))
-	cmd := exec.Command("go", args...)
+	cmd := goCommand(args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "GOWORK=")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
+	out, err := cmd.Output()
+	if err != nil {
 		return nil, fmt.Errorf("go test ./storage/redis: %w", err)
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
 // redisPairSet turns that benchmark's results into the names of the

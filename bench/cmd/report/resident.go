@@ -6,7 +6,6 @@ import (
 	"html"
 	"math"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -43,9 +42,8 @@ func runResident(o options) ([]byte, error) {
 	args := []string{"run", "./cmd/memgc", "-n", o.resident, "-stores", strings.Join(residentStores, ","),
 		"-cycles", "3", "-min", o.residentMin.String(), "-max", o.residentMax.String(),
 		"-fillcap", o.fillCap.String(), "-tsv", f.Name()}
-	fmt.Fprintln(os.Stderr, "report: go", strings.Join(args, " "))
-	cmd := exec.Command("go", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd := goCommand(args...)
+	cmd.Stdout = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("memgc: %w", err)
 	}
