@@ -8,15 +8,29 @@ import (
 	"github.com/gecaso/gecaso/storage"
 )
 
-// TestHomeMatchesTable checks that a lookup through the shard's published
-// index starts where the table's own probe does, whatever its size.
-func TestHomeMatchesTable(t *testing.T) {
-	for _, size := range []int{minTable, 64, 1 << 10, 1 << 16, 1 << 20} {
-		tab := newTable(size)
-		for _, tag := range []uint32{0, 1, 0x7fffffff, 0x80000000, 0xdeadbeef, 0xffffffff} {
-			if got, want := home(tag, tab.mask), tab.home(tag); got != want {
-				t.Errorf("size %d, tag %#x: home = %d, table's home = %d", size, tag, got, want)
-			}
+// TestHome checks that a key's home slot is its tag's top bits, as many
+// as the index has slots in log2, so that a table grown twice as large
+// splits each home in two and a lookup through the shard's published mask
+// starts where writers placed the key.
+func TestHome(t *testing.T) {
+	tests := []struct {
+		size int
+		tag  uint32
+		want uint32
+	}{
+		{minTable, 0xdeadbeef, 0xd},
+		{minTable, 0x0fffffff, 0},
+		{minTable, 0xffffffff, 15},
+		{64, 0xdeadbeef, 0x37},
+		{1 << 10, 0xdeadbeef, 0x37a},
+		{1 << 16, 0xdeadbeef, 0xdead},
+		{1 << 20, 0x80000000, 0x80000},
+		{1 << 20, 0x00000fff, 0},
+	}
+	for _, tt := range tests {
+		tab := newTable(tt.size)
+		if got := tab.home(tt.tag); got != tt.want {
+			t.Errorf("size %d, tag %#x: home = %#x, want %#x", tt.size, tt.tag, got, tt.want)
 		}
 	}
 }

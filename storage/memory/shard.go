@@ -190,7 +190,7 @@ func slotAt(first *atomic.Uint64, i uint32) *atomic.Uint64 {
 }
 
 // home is the first slot a key with tag probes in an index of mask+1 slots
-// (a power of two): the tag's top bits, as table.home.
+// (a power of two): the tag's top bits.
 func home(tag, mask uint32) uint32 { return uint32(uint64(tag) >> bits.LeadingZeros32(mask)) }
 
 // mayHold reports whether the entry at off in b may hold key, from the

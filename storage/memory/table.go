@@ -39,7 +39,6 @@ const (
 type table struct {
 	slots []atomic.Uint64 // a power of two long
 	mask  uint32          // len(slots) - 1
-	shift uint8           // 32 - log2(len(slots)): a tag's top bits pick its home slot
 }
 
 func newTable(size int) *table {
@@ -50,13 +49,12 @@ func newTable(size int) *table {
 	return &table{
 		slots: make([]atomic.Uint64, 1<<log),
 		mask:  uint32(1<<log - 1),
-		shift: uint8(32 - log),
 	}
 }
 
 // home is the first slot a key with tag probes. The position comes from the
 // tag, which the slot keeps, so that growing the table needs no key.
-func (t *table) home(tag uint32) uint32 { return uint32(uint64(tag) >> t.shift) }
+func (t *table) home(tag uint32) uint32 { return home(tag, t.mask) }
 
 func makeSlot(tag, loc uint32) uint64 { return uint64(tag)<<32 | uint64(loc) }
 
