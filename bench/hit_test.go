@@ -43,8 +43,17 @@ func hit[A comparable, V any](b *testing.B, valueSize int, parallel bool) {
 	peers := append(Peers[A, V](), Peer[A, V]{Name: "otter-noexpiry", Bounded: true, Open: openOtterNoExpiry[A, V]})
 	for _, p := range peers {
 		b.Run(p.Name, func(b *testing.B) {
-			fx := open(b, p, roomy, valueSize, func(fx *fixture[A, V]) { fill(b, fx.m, args) })
 			ctx := context.Background()
+			fx := open(b, p, roomy, valueSize, func(fx *fixture[A, V]) {
+				fill(b, fx.m, args)
+				warm(func() {
+					for _, a := range args {
+						if _, err := fx.m.Call(ctx, a); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
 			if !parallel {
 				measure(b, fx, func() {
 					i := 0
