@@ -15,7 +15,7 @@ import (
 // what Func.Stats's counters cost a hit (the library built with and
 // without the gecaso_nostats tag, which removes them), a near-cache hit
 // against otter with and without an expiry, and a Badger miss against the
-// raw Badger memo. Each round runs every benchmark once, in both builds,
+// raw Badger memo, from empty and in the steady state. Each round runs every benchmark once, in both builds,
 // so that a change of load weighs on both sides alike.
 
 // The benchmarks of the rounds: the hits both builds run, the clock, and
@@ -24,13 +24,14 @@ const (
 	interleavedCounted = `^Benchmark(Hit|HitParallel)$/^int$/^small$/^(gecaso-memory|gecaso-memory-near|otter|otter-noexpiry)$`
 	interleavedClock   = `^BenchmarkClock$`
 	interleavedBare    = `^Benchmark(Hit|HitParallel)$/^int$/^small$/^(gecaso-memory|gecaso-memory-near)$`
-	interleavedMiss    = `^Benchmark(Miss|MissParallel)$/^int$/^small$/^(gecaso-badger|badger-memo)$`
+	interleavedMiss    = `^Benchmark(Miss|MissParallel|MissSteady|MissSteadyParallel)$/^int$/^small$/^(gecaso-badger|badger-memo)$`
 )
 
 // missRounds is the benchtime of a Badger miss in a round: a fixed number of
 // misses on a new directory (a few tenths of a second, about 3 MB: within
 // the first memtable), so that every round measures the same stretch of
-// the store's life, from empty.
+// the store's life: from empty (Miss) and past its first 50,000 misses
+// (MissSteady).
 const missRounds = "20000x"
 
 // runInterleaved builds the bench tests with and without counting and runs
