@@ -192,9 +192,11 @@ const (
 	warmRound = 10 * time.Millisecond
 	warmLimit = 5 * time.Second
 	// warmSlack is the bytes allocated in a round under which a workload
-	// counts as allocating too little for warm to matter: 64 pages, whose
-	// first touch costs about 1% of a round on this project's virtual
-	// machine.
+	// counts as allocating too little for warm to matter: 64 pages. A first
+	// touch of a page costs 12-16 us on this project's virtual machine, so
+	// even all fresh they would weigh under a tenth of a round; the
+	// workloads that allocate this little are the slow ones (Redis round
+	// trips), whose runs move by more than that from one to the next.
 	warmSlack = 256 << 10
 )
 
