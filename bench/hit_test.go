@@ -46,13 +46,7 @@ func hit[A comparable, V any](b *testing.B, valueSize int, parallel bool) {
 			ctx := context.Background()
 			fx := open(b, p, roomy, valueSize, func(fx *fixture[A, V]) {
 				fill(b, fx.m, args)
-				warm(func() {
-					for _, a := range args {
-						if _, err := fx.m.Call(ctx, a); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
+				warm(func() { fill(b, fx.m, args) })
 			})
 			if !parallel {
 				measure(b, fx, func() {
